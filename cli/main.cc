@@ -1,0 +1,57 @@
+// gm: GridMint's command line. Slurm's commands under their own names
+// (gm sbatch, gm squeue, …) and GridMint's own (wallet, fetch, admin, local).
+#include <signal.h>
+
+#include <iostream>
+
+#include "cli/cli.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: gm COMMAND [OPTIONS]
+
+Slurm's commands, answering as Slurm does:
+  sbatch     submit a batch script              squeue     list pending and running jobs
+  scancel    cancel jobs                        sinfo      show partitions and nodes
+  sacct      show finished and running jobs
+
+GridMint's own:
+  fetch      download a job's output files      wallet     balances and history
+  admin      accounts, tokens, minting          local      a controller and workers on loopback
+
+Every command that talks to a controller takes --controller URL, --ca FILE and
+--token TOKEN, or reads GM_CONTROLLER, GM_CA and GM_TOKEN. 'gm COMMAND --help'
+tells more.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  using namespace gm::cli;
+  if (cmd == "sbatch") return CmdSbatch(args);
+  if (cmd == "squeue") return CmdSqueue(args);
+  if (cmd == "scancel") return CmdScancel(args);
+  if (cmd == "sinfo") return CmdSinfo(args);
+  if (cmd == "sacct") return CmdSacct(args);
+  if (cmd == "fetch") return CmdFetch(args);
+  if (cmd == "wallet") return CmdWallet(args);
+  if (cmd == "admin") return CmdAdmin(args);
+  if (cmd == "local") return CmdLocal(args);
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "-V") {
+    std::cout << "gridmint 0.1.0\n";
+    return 0;
+  }
+  std::cerr << "gm: error: unknown command '" << cmd << "'\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,781 @@
+// gmctld: state directory, TLS, persistence, API routes, timers.
+#include "scheduler/controller.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "common/crypto.h"
+#include "common/http.h"
+#include "common/money.h"
+#include "scheduler/state_json.h"
+
+namespace gm {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using sched::Job;
+using sched::JobState;
+
+namespace {
+
+const std::regex kNameRe("^[a-z_][a-z0-9_.-]{0,31}$");
+
+Status WriteFileAtomic(const std::string& path, const std::string& bytes, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (!f) return Status::IOError("cannot write " + tmp + ": " + strerror(errno));
+  fchmod(fileno(f), mode);
+  bool ok = fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && fflush(f) == 0 &&
+            fsync(fileno(f)) == 0;
+  fclose(f);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::IOError("cannot write " + path + ": " + strerror(errno));
+  return Status::OK();
+}
+
+int64_t QueryInt(const httplib::Request& r, const char* key, int64_t dflt) {
+  if (!r.has_param(key)) return dflt;
+  try {
+    return std::stoll(r.get_param_value(key));
+  } catch (...) {
+    return dflt;
+  }
+}
+
+}  // namespace
+
+Controller::Controller(ControllerConfig cfg, std::unique_ptr<Clock> clock)
+    : cfg_(std::move(cfg)), clock_(std::move(clock)), core_(cfg_.sched) {}
+
+Controller::~Controller() {
+  Stop();
+  if (ticker_.joinable()) ticker_.join();
+}
+
+void Controller::CheckOk(const Status& s, const char* what) {
+  // Memory and database would disagree from here on: stop, and let the
+  // restart reload the last committed state.
+  if (s.ok()) return;
+  spdlog::critical("{}: {}; stopping so that a restart reloads committed state", what,
+                   s.ToString());
+  std::abort();
+}
+
+void Controller::ApplyTxOrDie(const acct::Transaction& tx) {
+  CheckOk(ledger_.Apply(tx), "ledger");
+  CheckOk(store_->ApplyTx(tx, clock_->NowUnixMs()), "ledger store");
+}
+
+Status Controller::Open() {
+  if (cfg_.state_dir.empty()) return Status::InvalidArgument("no state directory given");
+  std::error_code ec;
+  fs::create_directories(cfg_.state_dir, ec);
+  if (ec) return Status::IOError("cannot create " + cfg_.state_dir + ": " + ec.message());
+  chmod(cfg_.state_dir.c_str(), 0700);
+  fs::create_directories(fs::path(cfg_.state_dir) / "outputs", ec);
+  std::string crt = cfg_.state_dir + "/tls.crt", key = cfg_.state_dir + "/tls.key";
+  if (!fs::exists(crt) || !fs::exists(key)) {
+    GM_RETURN_IF_ERROR(WriteSelfSignedCert(crt, key, "gmctld", cfg_.tls_names, 3650));
+    spdlog::info("created TLS certificate {}", crt);
+  }
+  GM_ASSIGN_OR_RETURN(auto db, OpenSqlite(cfg_.state_dir + "/gridmint.db"));
+  store_ = std::make_unique<ControllerStore>(std::move(db));
+  GM_RETURN_IF_ERROR(store_->Migrate());
+
+  GM_ASSIGN_OR_RETURN(auto accounts, store_->LoadAccounts());
+  for (auto& a : accounts) accounts_[a.name] = a;
+  GM_ASSIGN_OR_RETURN(auto tokens, store_->LoadTokens());
+  for (auto& t : tokens) tokens_[t.hash] = t;
+  GM_ASSIGN_OR_RETURN(auto balances, store_->LoadBalances());
+  for (auto& [name, bal] : balances) ledger_.SetBalance(name, bal);
+  GM_ASSIGN_OR_RETURN(next_job_id_, store_->GetCounter("next_job_id", 1));
+  GM_ASSIGN_OR_RETURN(next_node_id_, store_->GetCounter("next_node_id", 1));
+  int64_t now = clock_->NowUnixMs();
+  GM_ASSIGN_OR_RETURN(auto nodes, store_->LoadNodes());
+  for (auto& n : nodes) {
+    n.last_heartbeat_ms = now;  // each node gets a full timeout to show it is alive
+    core_.UpsertNode(n);
+  }
+  GM_ASSIGN_OR_RETURN(auto jobs, store_->LoadJobs());
+  for (auto& j : jobs) core_.Restore(std::move(j));
+
+  // Supply check at every start: the sum of all balances is zero (mint is negative).
+  Micros sum = 0;
+  for (const auto& [name, bal] : ledger_.balances()) sum += bal;
+  if (sum != 0) return Status::Corruption("ledger does not balance: sum of balances is " +
+                                          std::to_string(sum));
+
+  if (!accounts_.count("admin")) {
+    std::string token;
+    SqlTransaction tx(store_->db());
+    GM_RETURN_IF_ERROR(tx.begin_status());
+    AccountRow admin{"admin", "admin"};
+    GM_RETURN_IF_ERROR(store_->CreateAccount(admin, now));
+    accounts_["admin"] = admin;
+    GM_RETURN_IF_ERROR(IssueToken("admin", "api", "", &token));
+    GM_RETURN_IF_ERROR(tx.Commit());
+    GM_RETURN_IF_ERROR(WriteFileAtomic(cfg_.state_dir + "/admin.token", token + "\n", 0600));
+    spdlog::info("created admin account; its token is in {}/admin.token", cfg_.state_dir);
+  }
+  spdlog::info("state loaded: {} nodes, {} jobs, next job id {}", core_.nodes().size(),
+               core_.jobs().size(), next_job_id_);
+  return Status::OK();
+}
+
+Status Controller::IssueToken(const std::string& account, const std::string& kind,
+                              const std::string& node_id, std::string* token) {
+  *token = NewApiToken();
+  TokenRow row{Sha256Hex(*token), account, kind, node_id};
+  GM_RETURN_IF_ERROR(store_->AddToken(row, clock_->NowUnixMs()));
+  tokens_[row.hash] = row;
+  return Status::OK();
+}
+
+Result<Controller::Caller> Controller::Authenticate(const httplib::Request& req) {
+  std::string token = BearerToken(req);
+  if (token.empty())
+    return Status::Unauthenticated("no API token: send 'Authorization: Bearer TOKEN' (gm reads GM_TOKEN)");
+  auto it = tokens_.find(Sha256Hex(token));
+  if (it == tokens_.end()) return Status::Unauthenticated("invalid API token");
+  const TokenRow& t = it->second;
+  auto acc = accounts_.find(t.account);
+  if (acc == accounts_.end()) return Status::Unauthenticated("token of a deleted account");
+  return Caller{t.account, acc->second.role, t.kind, t.node_id};
+}
+
+void Controller::Handle(httplib::Server& s, const char* method, const std::string& pattern,
+                        std::vector<std::string> kinds, Handler h) {
+  auto wrapped = [this, kinds, h](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto caller = Authenticate(req);
+    if (!caller.ok()) return ReplyError(res, caller.status());
+    if (std::find(kinds.begin(), kinds.end(), caller->kind) == kinds.end())
+      return ReplyError(res, Status::PermissionDenied("this token (" + caller->kind +
+                                                      ") may not call " + req.path));
+    Result<json> out = Status::Internal("handler threw");
+    try {
+      out = h(req, *caller);
+    } catch (const std::exception& e) {
+      out = Status::InvalidArgument(std::string("bad request: ") + e.what());
+    }
+    if (!out.ok()) return ReplyError(res, out.status());
+    ReplyJson(res, *out);
+  };
+  std::string m = method;
+  if (m == "GET") s.Get(pattern, wrapped);
+  else if (m == "POST") s.Post(pattern, wrapped);
+}
+
+void Controller::Routes(httplib::Server& s) {
+  auto bind = [this](auto fn) {
+    return [this, fn](const httplib::Request& r, const Caller& c) { return (this->*fn)(r, c); };
+  };
+  const std::vector<std::string> api = {"api"}, node = {"node"}, any = {"api", "node"};
+  Handle(s, "POST", "/api/v1/jobs", api, bind(&Controller::SubmitJob));
+  Handle(s, "GET", "/api/v1/jobs", api, bind(&Controller::ListJobs));
+  Handle(s, "GET", R"(/api/v1/jobs/(\d+))", api, bind(&Controller::GetJob));
+  Handle(s, "POST", R"(/api/v1/jobs/(\d+)/cancel)", api, bind(&Controller::CancelJob));
+  Handle(s, "GET", R"(/api/v1/jobs/(\d+)/outputs)", api, bind(&Controller::ListOutputs));
+  Handle(s, "GET", "/api/v1/nodes", any, bind(&Controller::ListNodes));
+  Handle(s, "GET", "/api/v1/wallet", api, bind(&Controller::Wallet));
+  Handle(s, "GET", "/api/v1/whoami", any, bind(&Controller::WhoAmI));
+  Handle(s, "POST", "/api/v1/admin/accounts", api, bind(&Controller::CreateAccount));
+  Handle(s, "POST", "/api/v1/admin/tokens", api, bind(&Controller::NewToken));
+  Handle(s, "POST", "/api/v1/admin/enroll-tokens", api, bind(&Controller::NewEnrollToken));
+  Handle(s, "POST", "/api/v1/admin/mint", api, bind(&Controller::Mint));
+  Handle(s, "POST", "/api/v1/nodes/register", {"enroll", "node"}, bind(&Controller::RegisterNode));
+  Handle(s, "POST", R"(/api/v1/nodes/([\w.-]+)/heartbeat)", node, bind(&Controller::Heartbeat));
+  Handle(s, "POST", R"(/api/v1/jobs/(\d+)/report)", node, bind(&Controller::ReportJob));
+  Handle(s, "POST", R"(/api/v1/jobs/(\d+)/outputs)", node, bind(&Controller::UploadOutput));
+  s.Get(R"(/api/v1/nodes/([\w.-]+)/work)",
+        [this](const httplib::Request& r, httplib::Response& res) { PollWork(r, res); });
+  s.Get(R"(/api/v1/jobs/(\d+)/output)",
+        [this](const httplib::Request& r, httplib::Response& res) { DownloadOutput(r, res); });
+}
+
+// ---- jobs ------------------------------------------------------------------
+
+Result<json> Controller::SubmitJob(const httplib::Request& r, const Caller& c) {
+  GM_ASSIGN_OR_RETURN(json body, ParseJsonBody(r));
+  if (!body.contains("spec") || !body["spec"].is_object())
+    return Status::InvalidArgument("request needs a 'spec' object");
+  JobSpec spec;
+  try {
+    spec = body["spec"].get<JobSpec>();
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(std::string("invalid job spec: ") + e.what());
+  }
+  if (spec.script.rfind("#!", 0) != 0)
+    return Status::InvalidArgument("the batch script must start with #! and an interpreter");
+  if (static_cast<int64_t>(spec.script.size()) > cfg_.max_script_bytes)
+    return Status::InvalidArgument("batch script of " + std::to_string(spec.script.size()) +
+                                   " bytes exceeds the limit of " +
+                                   std::to_string(cfg_.max_script_bytes));
+  if (spec.nodes_min < 1 || spec.nodes_max < spec.nodes_min)
+    return Status::InvalidArgument("invalid node count");
+  if (spec.partition.empty()) spec.partition = cfg_.default_partition;
+  if (spec.partition != cfg_.default_partition)
+    return Status::InvalidArgument("invalid partition name specified: '" + spec.partition + "'");
+  if (!spec.array_tasks.empty())
+    return Status::InvalidArgument("job arrays are not supported by this controller yet");
+  Job job;
+  job.id = next_job_id_;
+  job.spec = std::move(spec);
+  job.user = c.account;
+  job.payer = c.account;
+  if (job.spec.submit_user.empty()) job.spec.submit_user = c.account;
+  int64_t now = clock_->NowUnixMs();
+  GM_RETURN_IF_ERROR(core_.Submit(job, now));
+  ++next_job_id_;
+  Job& stored = *core_.FindJob(job.id);
+  json warnings = json::array();
+  if (!core_.EverFeasible(stored))
+    warnings.push_back("no node in the federation can satisfy this request now; the job stays "
+                       "pending (BadConstraints) until one joins");
+  {
+    SqlTransaction tx(store_->db());
+    CheckOk(tx.begin_status(), "begin");
+    CheckOk(store_->SaveJob(stored), "save job");
+    CheckOk(store_->SetCounter("next_job_id", next_job_id_), "save counter");
+    CheckOk(tx.Commit(), "commit");
+  }
+  spdlog::info("job {} submitted by {} ({} node(s), {} GPU(s)/node)", job.id, c.account,
+               stored.spec.nodes_min, stored.spec.GpusPerNode());
+  RunSchedule();
+  return json{{"job_id", job.id}, {"state", sched::JobStateName(stored.state)},
+              {"reason", stored.reason}, {"warnings", warnings}};
+}
+
+bool Controller::CanSee(const Caller& c, const Job& job) const {
+  return c.role == "admin" || c.account == job.user;
+}
+
+Result<Job*> Controller::JobFromPath(const httplib::Request& r, const Caller& c) {
+  int64_t id = std::stoll(r.matches[1]);
+  Job* job = core_.FindJob(id);
+  if (!job || !CanSee(c, *job)) return Status::NotFound("Invalid job id specified: " + std::to_string(id));
+  return job;
+}
+
+Result<json> Controller::ListJobs(const httplib::Request& r, const Caller& c) {
+  json out = json::array();
+  for (const auto& [id, job] : core_.jobs()) out.push_back(sched::JobSummary(job, core_.nodes()));
+  return json{{"jobs", out}, {"now_ms", clock_->NowUnixMs()}};
+}
+
+Result<json> Controller::GetJob(const httplib::Request& r, const Caller& c) {
+  GM_ASSIGN_OR_RETURN(Job * job, JobFromPath(r, c));
+  json j = sched::JobSummary(*job, core_.nodes());
+  j["spec"] = job->spec;
+  GM_ASSIGN_OR_RETURN(auto lines, store_->History(acct::EscrowAccount(job->id), 100));
+  json settlements = json::array();
+  for (int a = 0; a <= job->attempt; ++a) {
+    std::string ref = "settle:" + std::to_string(job->id) + ":" + std::to_string(a);
+    GM_ASSIGN_OR_RETURN(auto rows, store_->db().Query(
+        "SELECT e.account, e.amount FROM ledger_entries e JOIN ledger_tx t ON t.id = e.tx_id "
+        "WHERE t.ref = ?", {ref}));
+    if (rows.empty()) continue;
+    json entries = json::array();
+    for (const auto& row : rows) entries.push_back({{"account", SqlText(row[0])}, {"amount", SqlInt(row[1])}});
+    settlements.push_back({{"attempt", a}, {"entries", entries}});
+  }
+  j["settlements"] = settlements;
+  return j;
+}
+
+Result<json> Controller::CancelJob(const httplib::Request& r, const Caller& c) {
+  GM_ASSIGN_OR_RETURN(Job * job, JobFromPath(r, c));
+  if (sched::IsTerminal(job->state))
+    return Status::FailedPrecondition("Job/step already completing or completed");
+  int64_t now = clock_->NowUnixMs();
+  bool ended = core_.Cancel(job->id, now);
+  CheckOk(store_->SaveJob(*job), "save job");
+  if (!ended) TouchJobNodes(*job);
+  spdlog::info("job {} cancel requested by {}", job->id, c.account);
+  if (ended) RunSchedule();  // a cancelled job may satisfy another's dependency
+  return json{{"job_id", job->id}, {"state", sched::JobStateName(job->state)}};
+}
+
+// ---- nodes and work ---------------------------------------------------------
+
+Result<json> Controller::RegisterNode(const httplib::Request& r, const Caller& c) {
+  GM_ASSIGN_OR_RETURN(json b, ParseJsonBody(r));
+  sched::Node n;
+  n.name = b.at("name").get<std::string>();
+  if (!std::regex_match(n.name, std::regex("^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")))
+    return Status::InvalidArgument("invalid node name '" + n.name + "'");
+  n.provider = c.account;
+  n.gpu_model = b.value("gpu_model", "");
+  n.gpus = b.value("gpus", 0);
+  n.gpu_mem_mb = b.value("gpu_mem_mb", int64_t{0});
+  n.declared = b.value("declared", true);
+  n.cpus = b.value("cpus", 1);
+  n.mem_mb = b.value("mem_mb", int64_t{0});
+  n.price = b.value("price", Micros{0});
+  n.region = b.value("region", "default");
+  n.site = b.value("site", "default");
+  if (n.gpus < 0 || n.gpus > 64 || n.cpus < 1 || n.price < 0)
+    return Status::InvalidArgument("implausible hardware or price in registration");
+  if (n.gpus > 0 && n.gpu_model.empty())
+    return Status::InvalidArgument("a node with GPUs must name their model");
+  int64_t now = clock_->NowUnixMs();
+  n.last_heartbeat_ms = now;
+  n.up = true;
+  std::string token;
+  SqlTransaction tx(store_->db());
+  CheckOk(tx.begin_status(), "begin");
+  if (c.kind == "node") {
+    sched::Node* old = core_.FindNode(c.node_id);
+    if (!old) return Status::NotFound("node " + c.node_id + " is not registered");
+    n.id = old->id;
+    n.drain = old->drain;
+    if (n.name != old->name)
+      return Status::InvalidArgument("a node cannot change its name (" + old->name + ")");
+  } else {
+    for (const auto& [id, other] : core_.nodes())
+      if (other.name == n.name)
+        return Status::AlreadyExists("a node named '" + n.name + "' is already registered");
+    n.id = "n" + std::to_string(next_node_id_++);
+    CheckOk(store_->SetCounter("next_node_id", next_node_id_), "save counter");
+    CheckOk(IssueToken(c.account, "node", n.id, &token), "issue node token");
+  }
+  core_.UpsertNode(n);
+  CheckOk(store_->SaveNode(*core_.FindNode(n.id)), "save node");
+  CheckOk(tx.Commit(), "commit");
+  spdlog::info("node {} ({}) registered by {}: {} x {} at {}/GPU-h, site {}", n.name, n.id,
+               c.account, n.gpus, n.gpu_model.empty() ? "-" : n.gpu_model, FormatTokens(n.price),
+               n.site);
+  Touch(n.id);
+  RunSchedule();
+  json out{{"node_id", n.id}, {"name", n.name}};
+  if (!token.empty()) out["node_token"] = token;
+  return out;
+}
+
+Result<json> Controller::Heartbeat(const httplib::Request& r, const Caller& c) {
+  std::string id = r.matches[1];
+  if (id != c.node_id) return Status::PermissionDenied("a node may only heartbeat for itself");
+  sched::Node* n = core_.FindNode(id);
+  if (!n) return Status::NotFound("node " + id + " is not registered");
+  if (!n->up)
+    return Status::FailedPrecondition("node " + n->name + " is DOWN: register again");
+  core_.Heartbeat(id, clock_->NowUnixMs());
+  return json::object();
+}
+
+json Controller::LaunchPayload(const Job& job) {
+  std::vector<std::string> names;
+  for (const auto& a : job.alloc) names.push_back(core_.FindNode(a.node_id)->name);
+  return json{{"job_id", job.id},
+              {"attempt", job.attempt},
+              {"user", job.user},
+              {"account", job.spec.account.empty() ? job.payer : job.spec.account},
+              {"partition", job.spec.partition},
+              {"spec", job.spec},
+              {"node_names", names},
+              {"node_index", 0},
+              {"gpu_indices", job.alloc[0].gpu_indices},
+              {"cpus", job.alloc[0].cpus},
+              {"time_limit_s", job.time_limit_s},
+              {"kill_grace_s", cfg_.sched.kill_grace_s}};
+}
+
+json Controller::WorkFor(const std::string& node_id) {
+  json jobs = json::array();
+  const sched::Node* n = core_.FindNode(node_id);
+  if (!n) return jobs;
+  for (int64_t id : n->jobs) {
+    const Job* job = core_.FindJob(id);
+    if (!job || job->alloc.empty() || job->alloc[0].node_id != node_id) continue;
+    if (job->state == JobState::kRunning)
+      jobs.push_back({{"job_id", id}, {"attempt", job->attempt}, {"action", "run"},
+                      {"launch", LaunchPayload(*job)}});
+    else if (job->state == JobState::kCompleting)
+      jobs.push_back({{"job_id", id}, {"attempt", job->attempt}, {"action", "stop"},
+                      {"why", sched::JobStateName(job->completing_to)}});
+  }
+  return jobs;
+}
+
+void Controller::PollWork(const httplib::Request& r, httplib::Response& res) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto caller = Authenticate(r);
+  if (!caller.ok()) return ReplyError(res, caller.status());
+  std::string id = r.matches[1];
+  if (caller->kind != "node" || caller->node_id != id)
+    return ReplyError(res, Status::PermissionDenied("a node may only fetch its own work"));
+  uint64_t since = static_cast<uint64_t>(QueryInt(r, "since", 0));
+  int64_t wait_s = std::clamp<int64_t>(QueryInt(r, "wait", 0), 0, 60);
+  // Level-triggered: the answer is the node's whole desired state, so a lost
+  // answer costs nothing but the next poll.
+  work_cv_.wait_for(lock, std::chrono::seconds(wait_s),
+                    [&] { return stopping_ || node_gen_[id] != since; });
+  ReplyJson(res, json{{"gen", node_gen_[id]}, {"jobs", WorkFor(id)}});
+}
+
+void Controller::Touch(const std::string& node_id) {
+  ++node_gen_[node_id];
+  work_cv_.notify_all();
+}
+
+void Controller::TouchJobNodes(const Job& job) {
+  for (const auto& a : job.alloc) Touch(a.node_id);
+}
+
+// ---- job ends and money -------------------------------------------------------
+
+void Controller::RunSchedule() {
+  std::map<std::string, Micros> promised;  // holds decided in this pass, per payer
+  auto can_hold = [&](const Job& job, Micros amount) {
+    Micros avail = ledger_.Balance(acct::UserWallet(job.payer)) - promised[job.payer];
+    if (avail < amount) return false;
+    promised[job.payer] += amount;
+    return true;
+  };
+  auto decisions = core_.Schedule(clock_->NowUnixMs(), can_hold);
+  for (const auto& d : decisions) StartJob(d);
+  // Pending reasons may have changed; persisting them is cheap and keeps
+  // squeue's answer the same across a restart.
+}
+
+void Controller::StartJob(const sched::StartDecision& d) {
+  Job& job = *core_.FindJob(d.job_id);
+  SqlTransaction tx(store_->db());
+  CheckOk(tx.begin_status(), "begin");
+  if (d.hold > 0) ApplyTxOrDie(acct::HoldTx(job.id, job.attempt, acct::UserWallet(job.payer), d.hold));
+  CheckOk(store_->SaveJob(job), "save job");
+  CheckOk(tx.Commit(), "commit");
+  std::string names;
+  for (const auto& a : job.alloc) names += (names.empty() ? "" : ",") + core_.FindNode(a.node_id)->name;
+  spdlog::info("job {} started on {} (attempt {}, hold {})", job.id, names, job.attempt,
+               FormatTokens(d.hold));
+  TouchJobNodes(job);
+}
+
+void Controller::SettleAttempt(Job& job, int64_t served_ms, bool provider_fault) {
+  std::vector<acct::NodeUsage> usage;
+  for (const auto& a : job.alloc) {
+    const sched::Node* n = core_.FindNode(a.node_id);
+    usage.push_back({a.node_id, acct::ProviderWallet(n ? n->provider : "unknown"), a.price,
+                     static_cast<int>(a.gpu_indices.size()), served_ms, provider_fault});
+  }
+  Micros held = ledger_.Balance(acct::EscrowAccount(job.id));
+  auto s = acct::SettleJob(job.id, job.attempt, acct::UserWallet(job.payer), held, usage, cfg_.fees);
+  if (!s.tx.entries.empty()) ApplyTxOrDie(s.tx);
+  spdlog::info("job {} attempt {} settled: charged {}, fee {}, refunded {}", job.id, job.attempt,
+               FormatTokens(s.charged), FormatTokens(s.fee), FormatTokens(s.refunded));
+}
+
+void Controller::EndJob(int64_t job_id, JobState state, int exit_code, int signal,
+                        int64_t served_ms) {
+  Job& job = *core_.FindJob(job_id);
+  std::vector<std::string> nodes;
+  for (const auto& a : job.alloc) nodes.push_back(a.node_id);
+  core_.FinishJob(job_id, state, exit_code, signal, clock_->NowUnixMs());
+  SqlTransaction tx(store_->db());
+  CheckOk(tx.begin_status(), "begin");
+  SettleAttempt(job, served_ms, /*provider_fault=*/false);
+  CheckOk(store_->SaveJob(job), "save job");
+  CheckOk(tx.Commit(), "commit");
+  spdlog::info("job {} ended {} (exit {}:{})", job_id, sched::JobStateName(job.state), exit_code,
+               signal);
+  for (const auto& n : nodes) Touch(n);
+  RunSchedule();
+}
+
+void Controller::RequeueJob(int64_t job_id, const std::string& why) {
+  Job& job = *core_.FindJob(job_id);
+  std::vector<std::string> nodes;
+  for (const auto& a : job.alloc) nodes.push_back(a.node_id);
+  SqlTransaction tx(store_->db());
+  CheckOk(tx.begin_status(), "begin");
+  // Time lost to a provider's fault is not charged: the whole hold comes back.
+  SettleAttempt(job, 0, /*provider_fault=*/true);
+  core_.Requeue(job_id, clock_->NowUnixMs(), why);
+  CheckOk(store_->SaveJob(job), "save job");
+  CheckOk(tx.Commit(), "commit");
+  spdlog::warn("job {} requeued ({}), attempt {} next", job_id, why, job.attempt);
+  for (const auto& n : nodes) Touch(n);
+}
+
+Result<json> Controller::ReportJob(const httplib::Request& r, const Caller& c) {
+  GM_ASSIGN_OR_RETURN(json b, ParseJsonBody(r));
+  int64_t id = std::stoll(r.matches[1]);
+  Job* job = core_.FindJob(id);
+  if (!job) return Status::NotFound("unknown job " + std::to_string(id));
+  int attempt = b.at("attempt").get<int>();
+  bool current = attempt == job->attempt && !job->alloc.empty() &&
+                 job->alloc[0].node_id == c.node_id &&
+                 (job->state == JobState::kRunning || job->state == JobState::kCompleting);
+  if (!current) {
+    // Already applied, or about an attempt that was requeued: idempotent.
+    return json{{"applied", false}};
+  }
+  std::string result = b.at("result").get<std::string>();
+  int exit_code = b.value("exit_code", 0), sig = b.value("signal", 0);
+  int64_t now = clock_->NowUnixMs();
+  int64_t served = std::clamp<int64_t>(b.value("end_ms", now) - b.value("start_ms", job->start_ms),
+                                       0, std::max<int64_t>(0, now - job->start_ms));
+  if (result == "lost") {
+    RequeueJob(id, "NodeFail");
+    RunSchedule();
+    return json{{"applied", true}};
+  }
+  JobState st;
+  if (result == "exited") st = exit_code == 0 ? JobState::kCompleted : JobState::kFailed;
+  else if (result == "signaled") st = JobState::kFailed;
+  else if (result == "timeout") st = JobState::kTimeout;
+  else if (result == "cancelled") st = JobState::kCancelled;
+  else if (result == "launch_failed") {
+    st = JobState::kFailed;
+    exit_code = exit_code ? exit_code : 1;
+    served = 0;  // nothing ran: nothing to charge
+    spdlog::warn("job {} could not start on {}: {}", id, c.node_id, b.value("message", ""));
+  } else {
+    return Status::InvalidArgument("unknown result '" + result + "'");
+  }
+  EndJob(id, st, exit_code, sig, served);
+  return json{{"applied", true}};
+}
+
+Result<json> Controller::UploadOutput(const httplib::Request& r, const Caller& c) {
+  int64_t id = std::stoll(r.matches[1]);
+  Job* job = core_.FindJob(id);
+  if (!job) return Status::NotFound("unknown job " + std::to_string(id));
+  int attempt = static_cast<int>(QueryInt(r, "attempt", -1));
+  std::string name = r.get_param_value("name");
+  if (name.empty() || name.size() > 4096) return Status::InvalidArgument("missing or bad output name");
+  bool mine = attempt == job->attempt && !job->alloc.empty() && job->alloc[0].node_id == c.node_id;
+  if (!mine) return Status::PermissionDenied("job " + std::to_string(id) + " attempt " +
+                                             std::to_string(attempt) + " is not this node's");
+  if (static_cast<int64_t>(r.body.size()) > cfg_.max_output_bytes)
+    return Status::InvalidArgument("output file exceeds the limit of " +
+                                   std::to_string(cfg_.max_output_bytes) + " bytes");
+  fs::path dir = fs::path(cfg_.state_dir) / "outputs" / std::to_string(id) / std::to_string(attempt);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  std::string path = (dir / Sha256Hex(name)).string();
+  GM_RETURN_IF_ERROR(WriteFileAtomic(path, r.body, 0600));
+  OutputRow row{id, attempt, name, static_cast<int64_t>(r.body.size()), Sha256Hex(r.body), path};
+  CheckOk(store_->AddOutput(row), "save output");
+  return json{{"name", name}, {"size", row.size}, {"sha256", row.sha256}};
+}
+
+Result<json> Controller::ListOutputs(const httplib::Request& r, const Caller& c) {
+  GM_ASSIGN_OR_RETURN(Job * job, JobFromPath(r, c));
+  GM_ASSIGN_OR_RETURN(auto rows, store_->ListOutputs(job->id, job->attempt));
+  json out = json::array();
+  for (const auto& o : rows) out.push_back({{"name", o.name}, {"size", o.size}, {"sha256", o.sha256}});
+  return json{{"job_id", job->id}, {"attempt", job->attempt}, {"outputs", out}};
+}
+
+void Controller::DownloadOutput(const httplib::Request& r, httplib::Response& res) {
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto caller = Authenticate(r);
+    if (!caller.ok()) return ReplyError(res, caller.status());
+    auto job = JobFromPath(r, *caller);
+    if (!job.ok()) return ReplyError(res, job.status());
+    auto rows = store_->ListOutputs((*job)->id, (*job)->attempt);
+    if (!rows.ok()) return ReplyError(res, rows.status());
+    std::string name = r.get_param_value("name");
+    for (const auto& o : *rows)
+      if (o.name == name) path = o.path;
+    if (path.empty()) return ReplyError(res, Status::NotFound("job has no output named '" + name + "'"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  res.set_content(bytes, "application/octet-stream");
+}
+
+Result<json> Controller::ListNodes(const httplib::Request& r, const Caller& c) {
+  json out = json::array();
+  for (const auto& [id, n] : core_.nodes()) out.push_back(sched::NodeSummary(n));
+  return json{{"nodes", out}, {"partition", cfg_.default_partition},
+              {"default_time_limit_s", cfg_.sched.default_time_limit_s},
+              {"max_time_limit_s", cfg_.sched.max_time_limit_s}};
+}
+
+// ---- accounts and money -------------------------------------------------------
+
+Result<json> Controller::WhoAmI(const httplib::Request& r, const Caller& c) {
+  return json{{"account", c.account}, {"role", c.role}, {"kind", c.kind}, {"node_id", c.node_id}};
+}
+
+Result<json> Controller::Wallet(const httplib::Request& r, const Caller& c) {
+  std::string account = r.has_param("account") ? r.get_param_value("account") : c.account;
+  if (account != c.account && c.role != "admin")
+    return Status::PermissionDenied("only an admin may read another account's wallet");
+  if (!accounts_.count(account)) return Status::NotFound("no account named '" + account + "'");
+  Micros held = 0;
+  for (const auto& [id, job] : core_.jobs())
+    if (job.payer == account) held += ledger_.Balance(acct::EscrowAccount(id));
+  int limit = static_cast<int>(std::clamp<int64_t>(QueryInt(r, "limit", 20), 1, 1000));
+  json history = json::array();
+  for (const std::string& wallet : {acct::UserWallet(account), acct::ProviderWallet(account)}) {
+    GM_ASSIGN_OR_RETURN(auto lines, store_->History(wallet, limit));
+    for (const auto& l : lines)
+      history.push_back({{"tx", l.tx_id}, {"time_ms", l.time_ms}, {"kind", l.kind}, {"ref", l.ref},
+                         {"memo", l.memo}, {"amount", l.amount}, {"wallet", wallet}});
+  }
+  std::sort(history.begin(), history.end(),
+            [](const json& a, const json& b) { return a["tx"].get<int64_t>() > b["tx"].get<int64_t>(); });
+  if (static_cast<int>(history.size()) > limit) history.erase(history.begin() + limit, history.end());
+  return json{{"account", account},
+              {"available", ledger_.Balance(acct::UserWallet(account))},
+              {"held", held},
+              {"earned", ledger_.Balance(acct::ProviderWallet(account))},
+              {"history", history}};
+}
+
+Result<json> Controller::CreateAccount(const httplib::Request& r, const Caller& c) {
+  if (c.role != "admin") return Status::PermissionDenied("only an admin may create accounts");
+  GM_ASSIGN_OR_RETURN(json b, ParseJsonBody(r));
+  std::string name = b.value("name", ""), role = b.value("role", "user");
+  if (!std::regex_match(name, kNameRe))
+    return Status::InvalidArgument("invalid account name '" + name +
+                                   "': lower-case letters, digits, _ . - (at most 32)");
+  if (role != "user" && role != "provider" && role != "admin")
+    return Status::InvalidArgument("invalid role '" + role + "': user, provider or admin");
+  if (accounts_.count(name)) return Status::AlreadyExists("account '" + name + "' exists");
+  std::string token;
+  SqlTransaction tx(store_->db());
+  CheckOk(tx.begin_status(), "begin");
+  AccountRow row{name, role};
+  CheckOk(store_->CreateAccount(row, clock_->NowUnixMs()), "create account");
+  accounts_[name] = row;
+  CheckOk(IssueToken(name, "api", "", &token), "issue token");
+  CheckOk(tx.Commit(), "commit");
+  spdlog::info("account {} ({}) created by {}", name, role, c.account);
+  return json{{"name", name}, {"role", role}, {"token", token}};
+}
+
+Result<json> Controller::NewToken(const httplib::Request& r, const Caller& c) {
+  if (c.role != "admin") return Status::PermissionDenied("only an admin may issue tokens");
+  GM_ASSIGN_OR_RETURN(json b, ParseJsonBody(r));
+  std::string name = b.value("account", "");
+  if (!accounts_.count(name)) return Status::NotFound("no account named '" + name + "'");
+  std::string token;
+  CheckOk(IssueToken(name, "api", "", &token), "issue token");
+  return json{{"account", name}, {"token", token}};
+}
+
+Result<json> Controller::NewEnrollToken(const httplib::Request& r, const Caller& c) {
+  if (c.role != "admin") return Status::PermissionDenied("only an admin may issue enrollment tokens");
+  GM_ASSIGN_OR_RETURN(json b, ParseJsonBody(r));
+  std::string name = b.value("account", "");
+  auto it = accounts_.find(name);
+  if (it == accounts_.end()) return Status::NotFound("no account named '" + name + "'");
+  if (it->second.role != "provider")
+    return Status::InvalidArgument("account '" + name + "' is not a provider account");
+  std::string token;
+  CheckOk(IssueToken(name, "enroll", "", &token), "issue token");
+  return json{{"account", name}, {"enroll_token", token}};
+}
+
+Result<json> Controller::Mint(const httplib::Request& r, const Caller& c) {
+  if (c.role != "admin") return Status::PermissionDenied("only an admin may mint tokens");
+  GM_ASSIGN_OR_RETURN(json b, ParseJsonBody(r));
+  std::string name = b.value("account", "");
+  if (!accounts_.count(name)) return Status::NotFound("no account named '" + name + "'");
+  if (!b.contains("amount") || !b["amount"].is_number_integer() || b["amount"].get<int64_t>() <= 0)
+    return Status::InvalidArgument("'amount' must be a positive integer of micro-tokens");
+  Micros amount = b["amount"].get<int64_t>();
+  std::string ref = "mint:" + b.value("ref", RandomHex(8));
+  auto tx = acct::MintTx(acct::UserWallet(name), amount, ref);
+  GM_RETURN_IF_ERROR(ledger_.Check(tx));
+  SqlTransaction dbtx(store_->db());
+  CheckOk(dbtx.begin_status(), "begin");
+  Status s = store_->ApplyTx(tx, clock_->NowUnixMs());
+  if (s.code() == Status::Code::kAlreadyExists) return s;  // idempotent retry: nothing changes
+  CheckOk(s, "mint");
+  CheckOk(ledger_.Apply(tx), "ledger");
+  CheckOk(dbtx.Commit(), "commit");
+  spdlog::info("minted {} to {}", FormatTokens(amount), name);
+  RunSchedule();  // jobs waiting for funds may start now
+  return json{{"account", name}, {"amount", amount},
+              {"available", ledger_.Balance(acct::UserWallet(name))}};
+}
+
+// ---- timers and serving --------------------------------------------------------
+
+void Controller::OnTick() {
+  auto r = core_.Tick(clock_->NowUnixMs());
+  for (const auto& id : r.nodes_lost) {
+    spdlog::warn("node {} missed its heartbeats: DOWN", core_.FindNode(id)->name);
+    CheckOk(store_->SaveNode(*core_.FindNode(id)), "save node");
+  }
+  for (int64_t id : r.jobs_on_lost) RequeueJob(id, "NodeFail");
+  for (int64_t id : r.jobs_hit_limit) {
+    Job& job = *core_.FindJob(id);
+    spdlog::info("job {} reached its time limit", id);
+    CheckOk(store_->SaveJob(job), "save job");
+    TouchJobNodes(job);
+  }
+  for (int64_t id : r.jobs_timed_out) {
+    Job& job = *core_.FindJob(id);
+    spdlog::warn("job {}: its node never reported the end; closing it as TIMEOUT", id);
+    EndJob(id, JobState::kTimeout, 0, 9, job.time_limit_s * 1000);
+  }
+  if (!r.nodes_lost.empty() || !r.jobs_on_lost.empty()) RunSchedule();
+}
+
+Status Controller::Run() {
+  server_ = std::make_unique<httplib::SSLServer>((cfg_.state_dir + "/tls.crt").c_str(),
+                                                 (cfg_.state_dir + "/tls.key").c_str());
+  if (!server_->is_valid()) return Status::Internal("cannot set up TLS from " + cfg_.state_dir);
+  int threads = cfg_.http_threads;
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_payload_max_length(static_cast<size_t>(cfg_.max_output_bytes) + (1 << 20));
+  server_->set_read_timeout(30, 0);
+  server_->set_write_timeout(30, 0);
+  Routes(*server_);
+  int port = cfg_.port;
+  if (port == 0) {
+    port = server_->bind_to_any_port(cfg_.listen_host.c_str());
+    if (port < 0) return Status::IOError("cannot bind " + cfg_.listen_host);
+  } else if (!server_->bind_to_port(cfg_.listen_host.c_str(), port)) {
+    return Status::IOError("cannot bind " + cfg_.listen_host + ":" + std::to_string(port) +
+                           " (in use?)");
+  }
+  std::string host = cfg_.listen_host == "0.0.0.0" ? "127.0.0.1" : cfg_.listen_host;
+  std::string url = "https://" + host + ":" + std::to_string(port);
+  GM_RETURN_IF_ERROR(WriteFileAtomic(cfg_.state_dir + "/url", url + "\n", 0644));
+  spdlog::info("gmctld listening on {}", url);
+  ticker_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      tick_cv_.wait_for(lock, std::chrono::milliseconds(cfg_.tick_ms));
+      if (!stopping_) OnTick();
+    }
+  });
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    RunSchedule();
+  }
+  if (!server_->listen_after_bind()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) return Status::IOError("server stopped unexpectedly");
+  }
+  return Status::OK();
+}
+
+void Controller::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    work_cv_.notify_all();
+    tick_cv_.notify_all();
+  }
+  if (server_) server_->stop();
+}
+
+}  // namespace gm

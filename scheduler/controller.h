@@ -1,0 +1,128 @@
+// gmctld's shell around the pure cores: TLS and state directory set-up, the
+// HTTPS/JSON API for gm and gmd, persistence of every state change in one
+// database transaction, and the timers (heartbeats, time limits).
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "accounting/ledger.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "scheduler/core.h"
+#include "scheduler/store.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace gm {
+
+struct ControllerConfig {
+  std::string state_dir;                     // created on first start (mode 0700)
+  std::string listen_host = "127.0.0.1";     // address to bind
+  int port = 6817;                           // 0 = any free port (written to STATE/url)
+  std::vector<std::string> tls_names;        // extra DNS names for the certificate
+  sched::Options sched;                      // time limits, heartbeat timeout, kill grace
+  acct::FeePolicy fees;                      // provider share (92 % by default)
+  std::string default_partition = "main";    // the one partition of this first cut
+  int http_threads = 64;                     // workers long-poll, so more than cores
+  int tick_ms = 1000;                        // timer period for heartbeats and limits
+  int64_t max_output_bytes = 64ll << 20;     // per returned output file
+  int64_t max_script_bytes = 1ll << 20;      // a batch script larger than this is refused
+};
+
+class Controller {
+ public:
+  Controller(ControllerConfig cfg, std::unique_ptr<Clock> clock);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Creates or opens the state directory: TLS certificate, database, admin
+  // token (written once to STATE/admin.token, mode 0600); loads all state.
+  Status Open();
+  // Binds and serves until Stop(); writes the URL to STATE/url once bound.
+  Status Run();
+  void Stop();
+
+ private:
+  struct Caller {
+    std::string account;
+    std::string role;     // admin, user, provider
+    std::string kind;     // api, enroll, node
+    std::string node_id;  // for node tokens
+  };
+  using Handler = std::function<Result<nlohmann::json>(const httplib::Request&, const Caller&)>;
+
+  void Routes(httplib::Server& s);
+  void Handle(httplib::Server& s, const char* method, const std::string& pattern,
+              std::vector<std::string> kinds, Handler h);
+  Result<Caller> Authenticate(const httplib::Request& req);
+
+  // API handlers; each runs with mu_ held unless it says otherwise.
+  Result<nlohmann::json> SubmitJob(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> ListJobs(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> GetJob(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> CancelJob(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> ListOutputs(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> ListNodes(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> Wallet(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> WhoAmI(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> CreateAccount(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> NewToken(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> NewEnrollToken(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> Mint(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> RegisterNode(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> Heartbeat(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> ReportJob(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> UploadOutput(const httplib::Request& r, const Caller& c);
+  void PollWork(const httplib::Request& r, httplib::Response& res);   // long poll, own locking
+  void DownloadOutput(const httplib::Request& r, httplib::Response& res);
+
+  // State changes (mu_ held). Each persists in one database transaction.
+  void RunSchedule();
+  void StartJob(const sched::StartDecision& d);
+  void EndJob(int64_t job_id, sched::JobState state, int exit_code, int signal, int64_t served_ms);
+  void RequeueJob(int64_t job_id, const std::string& why);
+  void SettleAttempt(sched::Job& job, int64_t served_ms, bool provider_fault);
+  void OnTick();
+  nlohmann::json WorkFor(const std::string& node_id);
+  nlohmann::json LaunchPayload(const sched::Job& job);
+  void Touch(const std::string& node_id);  // wakes that node's long poll
+  void TouchJobNodes(const sched::Job& job);
+  void ApplyTxOrDie(const acct::Transaction& tx);
+  void CheckOk(const Status& s, const char* what);
+  Status IssueToken(const std::string& account, const std::string& kind, const std::string& node_id,
+                    std::string* token);
+  bool CanSee(const Caller& c, const sched::Job& job) const;
+  Result<sched::Job*> JobFromPath(const httplib::Request& r, const Caller& c);
+
+  ControllerConfig cfg_;
+  std::unique_ptr<Clock> clock_;
+  std::unique_ptr<ControllerStore> store_;
+  sched::Scheduler core_;
+  acct::Ledger ledger_;
+  std::map<std::string, AccountRow> accounts_;
+  std::map<std::string, TokenRow> tokens_;   // by hash
+  int64_t next_job_id_ = 1;
+  int64_t next_node_id_ = 1;
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;   // wakes long polls
+  std::condition_variable tick_cv_;   // wakes the ticker to stop
+  std::map<std::string, uint64_t> node_gen_;  // bumped when a node's work changes
+  std::unique_ptr<httplib::Server> server_;
+  std::thread ticker_;
+  bool stopping_ = false;
+};
+
+}  // namespace gm

@@ -1,0 +1,232 @@
+// Tests of the scheduler core's rules, driven with explicit times.
+#include "scheduler/core.h"
+
+#include <gtest/gtest.h>
+
+namespace gm::sched {
+namespace {
+
+constexpr Micros T = kMicrosPerToken;
+
+Node MakeNode(const std::string& id, int gpus, Micros price, const std::string& site,
+              int cpus = 8) {
+  Node n;
+  n.id = id;
+  n.name = "host-" + id;
+  n.provider = "p-" + id;
+  n.gpu_model = "H100";
+  n.gpus = gpus;
+  n.cpus = cpus;
+  n.mem_mb = 64'000;
+  n.price = price;
+  n.site = site;
+  n.region = "eu";
+  return n;
+}
+
+Job MakeJob(int64_t id, int nodes, int gpus_per_node, int64_t limit_s = 600) {
+  Job j;
+  j.id = id;
+  j.user = j.payer = "alice";
+  j.spec.nodes_min = j.spec.nodes_max = nodes;
+  if (gpus_per_node) j.spec.gpus_per_node = gpus_per_node;
+  j.spec.time_limit_s = limit_s;
+  j.spec.job_name = "j" + std::to_string(id);
+  return j;
+}
+
+const CanHoldFn kRich = [](const Job&, Micros) { return true; };
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  Scheduler s{Options{}};
+};
+
+TEST_F(SchedulerTest, PicksCheapestFeasibleNode) {
+  s.UpsertNode(MakeNode("n1", 4, 3 * T, "a"));
+  s.UpsertNode(MakeNode("n2", 4, 1 * T, "a"));
+  s.UpsertNode(MakeNode("n3", 1, T / 2, "a"));  // cheapest but too small
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 2), 0).ok());
+  auto d = s.Schedule(0, kRich);
+  ASSERT_EQ(d.size(), 1u);
+  const Job& j = *s.FindJob(1);
+  EXPECT_EQ(j.state, JobState::kRunning);
+  ASSERT_EQ(j.alloc.size(), 1u);
+  EXPECT_EQ(j.alloc[0].node_id, "n2");
+  EXPECT_EQ(j.alloc[0].gpu_indices, (std::vector<int>{0, 1}));
+  // Hold: 1 token/GPU-h × 2 GPUs × 600 s = 1/3 token.
+  EXPECT_EQ(d[0].hold, 2 * T * 600 / 3600);
+}
+
+TEST_F(SchedulerTest, GangComesFromOneSiteAllOrNothing) {
+  s.UpsertNode(MakeNode("a1", 2, T, "siteA"));
+  s.UpsertNode(MakeNode("b1", 2, T / 10, "siteB"));
+  s.UpsertNode(MakeNode("b2", 2, T / 10, "siteB"));
+  s.UpsertNode(MakeNode("c1", 2, T / 20, "siteC"));  // cheapest, but alone in its site
+  ASSERT_TRUE(s.Submit(MakeJob(1, 2, 2), 0).ok());
+  s.Schedule(0, kRich);
+  const Job& j = *s.FindJob(1);
+  ASSERT_EQ(j.state, JobState::kRunning);
+  EXPECT_EQ(j.alloc[0].node_id, "b1");
+  EXPECT_EQ(j.alloc[1].node_id, "b2");
+  // A second 2-node gang cannot start on a1 + c1 (two sites): it waits whole.
+  ASSERT_TRUE(s.Submit(MakeJob(2, 2, 2), 0).ok());
+  EXPECT_TRUE(s.Schedule(0, kRich).empty());
+  EXPECT_EQ(s.FindJob(2)->reason, "Resources");
+  EXPECT_TRUE(s.FindNode("a1")->jobs.empty());
+}
+
+TEST_F(SchedulerTest, NeverFeasibleRequestSaysBadConstraints) {
+  s.UpsertNode(MakeNode("n1", 2, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 8), 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_EQ(s.FindJob(1)->state, JobState::kPending);
+  EXPECT_EQ(s.FindJob(1)->reason, "BadConstraints");
+  // Once a big enough node joins, it runs.
+  s.UpsertNode(MakeNode("n2", 8, T, "a"));
+  EXPECT_EQ(s.Schedule(1, kRich).size(), 1u);
+}
+
+TEST_F(SchedulerTest, InsufficientFundsStaysPending) {
+  s.UpsertNode(MakeNode("n1", 2, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1), 0).ok());
+  auto d = s.Schedule(0, [](const Job&, Micros) { return false; });
+  EXPECT_TRUE(d.empty());
+  EXPECT_EQ(s.FindJob(1)->reason, "InsufficientFunds");
+  EXPECT_EQ(s.FindNode("n1")->GpusFree(), 2);
+}
+
+TEST_F(SchedulerTest, PriceCapFiltersNodesAndBoundsHold) {
+  s.UpsertNode(MakeNode("n1", 2, 5 * T, "a"));
+  Job j = MakeJob(1, 1, 1, 3600);
+  j.spec.gm_max_price = 4 * T;
+  ASSERT_TRUE(s.Submit(j, 0).ok());
+  EXPECT_TRUE(s.Schedule(0, kRich).empty());
+  s.UpsertNode(MakeNode("n2", 2, 3 * T, "a"));
+  auto d = s.Schedule(0, kRich);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].hold, 4 * T);  // the cap, not the ask, bounds the worst case
+}
+
+TEST_F(SchedulerTest, GpusAreNeverGivenTwice) {
+  s.UpsertNode(MakeNode("n1", 4, T, "a"));
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(s.Submit(MakeJob(i, 1, 2), 0).ok());
+  EXPECT_EQ(s.Schedule(0, kRich).size(), 2u);
+  EXPECT_EQ(s.FindJob(3)->state, JobState::kPending);
+  std::set<int> seen;
+  for (int i = 1; i <= 2; ++i)
+    for (int g : s.FindJob(i)->alloc[0].gpu_indices) EXPECT_TRUE(seen.insert(g).second);
+  s.FinishJob(1, JobState::kCompleted, 0, 0, 10);
+  EXPECT_EQ(s.Schedule(10, kRich).size(), 1u);
+  EXPECT_EQ(s.FindJob(3)->alloc[0].gpu_indices, s.FindJob(1)->alloc[0].gpu_indices);
+}
+
+TEST_F(SchedulerTest, ExclusiveTakesWholeNode) {
+  s.UpsertNode(MakeNode("n1", 4, T, "a"));
+  Job j = MakeJob(1, 1, 1);
+  j.spec.exclusive = true;
+  ASSERT_TRUE(s.Submit(j, 0).ok());
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 1), 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_EQ(s.FindJob(1)->alloc[0].gpu_indices.size(), 4u);
+  EXPECT_EQ(s.FindJob(2)->state, JobState::kPending);
+}
+
+TEST_F(SchedulerTest, CancelPendingIsImmediateRunningGoesThroughCompleting) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1), 0).ok());
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 1), 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_TRUE(s.Cancel(2, 1));
+  EXPECT_EQ(s.FindJob(2)->state, JobState::kCancelled);
+  EXPECT_FALSE(s.Cancel(1, 1));
+  EXPECT_EQ(s.FindJob(1)->state, JobState::kCompleting);
+  s.FinishJob(1, JobState::kFailed, 0, 15, 2);  // killed by SIGTERM, but it was a cancel
+  EXPECT_EQ(s.FindJob(1)->state, JobState::kCancelled);
+  EXPECT_EQ(s.FindNode("n1")->GpusFree(), 1);
+}
+
+TEST_F(SchedulerTest, TimeLimitMovesToCompletingThenTimeout) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1, 60), 0).ok());
+  s.Schedule(0, kRich);
+  s.Heartbeat("n1", 59'000);
+  EXPECT_TRUE(s.Tick(59'000).jobs_hit_limit.empty());
+  s.Heartbeat("n1", 60'000);
+  auto r = s.Tick(60'000);
+  ASSERT_EQ(r.jobs_hit_limit, std::vector<int64_t>{1});
+  s.FinishJob(1, JobState::kFailed, 0, 15, 61'000);
+  EXPECT_EQ(s.FindJob(1)->state, JobState::kTimeout);
+}
+
+TEST_F(SchedulerTest, SilentNodeGoesDownAndItsJobsAreReported) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  s.UpsertNode(MakeNode("n2", 1, T, "a"));
+  s.Heartbeat("n1", 0);
+  s.Heartbeat("n2", 0);
+  ASSERT_TRUE(s.Submit(MakeJob(1, 2, 1), 0).ok());
+  s.Schedule(0, kRich);
+  s.Heartbeat("n1", 29'000);
+  auto r = s.Tick(31'000);
+  EXPECT_EQ(r.nodes_lost, std::vector<std::string>{"n2"});
+  EXPECT_EQ(r.jobs_on_lost, std::vector<int64_t>{1});
+  s.Requeue(1, 31'000, "NodeFail");
+  const Job& j = *s.FindJob(1);
+  EXPECT_EQ(j.state, JobState::kPending);
+  EXPECT_EQ(j.attempt, 1);
+  EXPECT_EQ(s.FindNode("n1")->GpusFree(), 1);
+  EXPECT_EQ(s.FindNode("n2")->DisplayState(), "down");
+  // n2 is down, so the 2-node job cannot restart yet.
+  EXPECT_TRUE(s.Schedule(31'000, kRich).empty());
+}
+
+TEST_F(SchedulerTest, DependencyAfterOkAndNeverSatisfied) {
+  s.UpsertNode(MakeNode("n1", 2, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1), 0).ok());
+  Job b = MakeJob(2, 1, 1);
+  b.spec.dependency = "afterok:1";
+  ASSERT_TRUE(s.Submit(b, 0).ok());
+  Job c = MakeJob(3, 1, 1);
+  c.spec.dependency = "afternotok:1";
+  ASSERT_TRUE(s.Submit(c, 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_EQ(s.FindJob(2)->reason, "Dependency");
+  s.FinishJob(1, JobState::kCompleted, 0, 0, 5);
+  s.Schedule(5, kRich);
+  EXPECT_EQ(s.FindJob(2)->state, JobState::kRunning);
+  EXPECT_EQ(s.FindJob(3)->reason, "DependencyNeverSatisfied");
+}
+
+TEST_F(SchedulerTest, HeldJobWaits) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  Job j = MakeJob(1, 1, 1);
+  j.spec.hold = true;
+  ASSERT_TRUE(s.Submit(j, 0).ok());
+  EXPECT_TRUE(s.Schedule(0, kRich).empty());
+  EXPECT_EQ(s.FindJob(1)->reason, "JobHeldUser");
+}
+
+TEST_F(SchedulerTest, RestoreRetakesAllocation) {
+  s.UpsertNode(MakeNode("n1", 2, T, "a"));
+  Job j = MakeJob(5, 1, 1);
+  j.state = JobState::kRunning;
+  j.alloc = {NodeAlloc{"n1", {1}, 1, 0, T}};
+  s.Restore(j);
+  EXPECT_EQ(s.FindNode("n1")->GpusFree(), 1);
+  ASSERT_TRUE(s.Submit(MakeJob(6, 1, 1), 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_EQ(s.FindJob(6)->alloc[0].gpu_indices, std::vector<int>{0});
+}
+
+TEST(JobStateTest, NamesAndCodesAsSlurm) {
+  EXPECT_STREQ(JobStateCode(JobState::kPending), "PD");
+  EXPECT_STREQ(JobStateCode(JobState::kCompleting), "CG");
+  EXPECT_STREQ(JobStateCode(JobState::kNodeFail), "NF");
+  EXPECT_STREQ(JobStateName(JobState::kTimeout), "TIMEOUT");
+  EXPECT_EQ(JobStateFromName("CANCELLED"), JobState::kCancelled);
+  EXPECT_EQ(JobStateFromName("CD"), JobState::kCompleted);
+  EXPECT_FALSE(JobStateFromName("BOGUS").has_value());
+}
+
+}  // namespace
+}  // namespace gm::sched

@@ -1,0 +1,132 @@
+// gmctld: the GridMint controller. The composition root: builds the real
+// clock, store and server and runs them until SIGTERM/SIGINT.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "common/slurm_time.h"
+#include "scheduler/controller.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* kUsage = R"(Usage: gmctld [OPTIONS]
+
+The GridMint controller: accepts jobs from gm, matches them to provider nodes
+run by gmd, and settles their cost. Serves HTTPS+JSON; on first start it
+creates its state directory with a self-signed TLS certificate (tls.crt is the
+CA file clients trust), an SQLite database and an admin API token
+(admin.token, mode 0600).
+
+Options)";
+
+gm::Result<int64_t> Seconds(const std::string& text, const std::string& what) {
+  auto r = gm::ParseTimeLimit(text);
+  if (!r.ok()) return gm::Status::InvalidArgument(what + ": " + r.status().message());
+  if (!r->has_value()) return gm::Status::InvalidArgument(what + " cannot be UNLIMITED");
+  return **r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gm::ControllerConfig cfg;
+  std::string listen, config_file, default_limit, max_limit, log_level;
+  int heartbeat_timeout_s = 30, kill_grace_s = 30, fee_bp = 800;
+  po::options_description desc(kUsage);
+  desc.add_options()
+      ("help,h", "show this help")
+      ("state-dir", po::value(&cfg.state_dir)->default_value("/var/lib/gridmint/controller"),
+       "state directory (database, TLS certificate, admin token, outputs)")
+      ("listen", po::value(&listen)->default_value("127.0.0.1:6817"),
+       "HOST:PORT to serve on; port 0 picks a free port (written to STATE/url)")
+      ("tls-name", po::value(&cfg.tls_names)->multitoken(),
+       "extra DNS name for the certificate made on first start (repeatable)")
+      ("config", po::value(&config_file), "read options from this file (key = value, same names)")
+      ("default-time-limit", po::value(&default_limit)->default_value("1:00:00"),
+       "time limit of jobs that give none (Slurm time format)")
+      ("max-time-limit", po::value(&max_limit)->default_value("7-00:00:00"),
+       "longest time limit; UNLIMITED resolves to it (escrow needs a bound)")
+      ("heartbeat-timeout", po::value(&heartbeat_timeout_s)->default_value(30),
+       "seconds without heartbeat before a node is DOWN and its jobs requeued")
+      ("kill-grace", po::value(&kill_grace_s)->default_value(30),
+       "seconds between SIGTERM and SIGKILL at a job's time limit or cancel (Slurm's KillWait)")
+      ("platform-fee-bp", po::value(&fee_bp)->default_value(800),
+       "platform fee in basis points of each charge (800 = 8 %); the provider gets the rest")
+      ("http-threads", po::value(&cfg.http_threads)->default_value(64),
+       "HTTP worker threads (workers hold long polls)")
+      ("log-level", po::value(&log_level)->default_value("info"), "trace, debug, info, warn, error");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("config")) po::store(po::parse_config_file(vm["config"].as<std::string>().c_str(), desc), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::cerr << "gmctld: error: " << e.what() << "\n(see gmctld --help)\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ gmctld: %v");
+
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "gmctld: error: --listen must be HOST:PORT (got '" << listen << "')\n";
+    return 2;
+  }
+  cfg.listen_host = listen.substr(0, colon);
+  cfg.port = std::atoi(listen.c_str() + colon + 1);
+  auto dl = Seconds(default_limit, "--default-time-limit");
+  auto ml = Seconds(max_limit, "--max-time-limit");
+  if (!dl.ok() || !ml.ok() || fee_bp < 0 || fee_bp > 10000 || heartbeat_timeout_s < 1) {
+    std::cerr << "gmctld: error: "
+              << (!dl.ok() ? dl.status().message()
+                  : !ml.ok() ? ml.status().message()
+                             : std::string("--platform-fee-bp must be 0..10000 and "
+                                           "--heartbeat-timeout at least 1"))
+              << "\n";
+    return 2;
+  }
+  cfg.sched.default_time_limit_s = *dl;
+  cfg.sched.max_time_limit_s = *ml;
+  cfg.sched.heartbeat_timeout_ms = heartbeat_timeout_s * 1000LL;
+  cfg.sched.kill_grace_s = kill_grace_s;
+  cfg.fees.provider_share_bp = 10000 - fee_bp;
+
+  // Signals go to one thread that stops the server; handlers do nothing unsafe.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  gm::Controller ctl(cfg, std::make_unique<gm::RealClock>());
+  gm::Status s = ctl.Open();
+  if (!s.ok()) {
+    spdlog::critical("cannot start: {}", s.ToString());
+    return 1;
+  }
+  std::thread sig([&] {
+    int signo = 0;
+    sigwait(&set, &signo);
+    spdlog::info("signal {}: shutting down", signo);
+    ctl.Stop();
+  });
+  sig.detach();
+  s = ctl.Run();
+  if (!s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 1;
+  }
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,163 @@
+// SQL for gmctld's state. Jobs and nodes are stored as JSON documents next
+// to the columns that queries need; the ledger is relational.
+#include "scheduler/store.h"
+
+#include "scheduler/state_json.h"
+
+namespace gm {
+
+namespace {
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts(name TEXT PRIMARY KEY, role TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_tokens(hash TEXT PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(name),
+  kind TEXT NOT NULL, node_id TEXT, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS nodes(id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, provider TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, username TEXT NOT NULL, state TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger_accounts(name TEXT PRIMARY KEY, balance INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger_tx(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, ref TEXT UNIQUE NOT NULL,
+  memo TEXT NOT NULL, time_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger_entries(tx_id INTEGER NOT NULL REFERENCES ledger_tx(id), account TEXT NOT NULL,
+  amount INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account);
+CREATE TABLE IF NOT EXISTS outputs(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL,
+  size INTEGER NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(job_id, attempt, name));
+)sql";
+}  // namespace
+
+Status ControllerStore::Migrate() { return db_->ExecScript(kSchema); }
+
+Status ControllerStore::SaveJob(const sched::Job& job) {
+  return db_->Exec(
+      "INSERT INTO jobs(id, username, state, data) VALUES(?, ?, ?, ?) "
+      "ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data",
+      {job.id, job.user, std::string(sched::JobStateName(job.state)), nlohmann::json(job).dump()});
+}
+
+Status ControllerStore::SaveNode(const sched::Node& node) {
+  return db_->Exec(
+      "INSERT INTO nodes(id, name, provider, data) VALUES(?, ?, ?, ?) "
+      "ON CONFLICT(id) DO UPDATE SET name = excluded.name, data = excluded.data",
+      {node.id, node.name, node.provider, nlohmann::json(node).dump()});
+}
+
+Result<std::vector<sched::Job>> ControllerStore::LoadJobs() {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT data FROM jobs ORDER BY id"));
+  std::vector<sched::Job> out;
+  for (const auto& r : rows) {
+    try {
+      out.push_back(nlohmann::json::parse(SqlText(r[0])).get<sched::Job>());
+    } catch (const std::exception& e) {
+      return Status::Corruption(std::string("a stored job cannot be read: ") + e.what());
+    }
+  }
+  return out;
+}
+
+Result<std::vector<sched::Node>> ControllerStore::LoadNodes() {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT data FROM nodes ORDER BY id"));
+  std::vector<sched::Node> out;
+  for (const auto& r : rows) {
+    try {
+      out.push_back(nlohmann::json::parse(SqlText(r[0])).get<sched::Node>());
+    } catch (const std::exception& e) {
+      return Status::Corruption(std::string("a stored node cannot be read: ") + e.what());
+    }
+  }
+  return out;
+}
+
+Status ControllerStore::ApplyTx(const acct::Transaction& tx, int64_t now_ms) {
+  GM_ASSIGN_OR_RETURN(auto seen, db_->Query("SELECT id FROM ledger_tx WHERE ref = ?", {tx.ref}));
+  if (!seen.empty()) return Status::AlreadyExists("transaction " + tx.ref + " was applied before");
+  GM_RETURN_IF_ERROR(db_->Exec("INSERT INTO ledger_tx(kind, ref, memo, time_ms) VALUES(?, ?, ?, ?)",
+                               {tx.kind, tx.ref, tx.memo, now_ms}));
+  GM_ASSIGN_OR_RETURN(auto idrow, db_->Query("SELECT id FROM ledger_tx WHERE ref = ?", {tx.ref}));
+  int64_t tx_id = SqlInt(idrow.at(0).at(0));
+  for (const auto& e : tx.entries) {
+    GM_RETURN_IF_ERROR(db_->Exec("INSERT INTO ledger_entries(tx_id, account, amount) VALUES(?, ?, ?)",
+                                 {tx_id, e.account, e.amount}));
+    GM_RETURN_IF_ERROR(db_->Exec(
+        "INSERT INTO ledger_accounts(name, balance) VALUES(?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET balance = balance + excluded.balance",
+        {e.account, e.amount}));
+  }
+  return Status::OK();
+}
+
+Result<std::vector<std::pair<std::string, Micros>>> ControllerStore::LoadBalances() {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT name, balance FROM ledger_accounts"));
+  std::vector<std::pair<std::string, Micros>> out;
+  for (const auto& r : rows) out.emplace_back(SqlText(r[0]), SqlInt(r[1]));
+  return out;
+}
+
+Result<std::vector<LedgerLine>> ControllerStore::History(const std::string& account, int limit) {
+  GM_ASSIGN_OR_RETURN(
+      auto rows,
+      db_->Query("SELECT t.id, t.time_ms, t.kind, t.ref, t.memo, e.amount FROM ledger_entries e "
+                 "JOIN ledger_tx t ON t.id = e.tx_id WHERE e.account = ? ORDER BY t.id DESC LIMIT ?",
+                 {account, int64_t{limit}}));
+  std::vector<LedgerLine> out;
+  for (const auto& r : rows)
+    out.push_back({SqlInt(r[0]), SqlInt(r[1]), SqlText(r[2]), SqlText(r[3]), SqlText(r[4]),
+                   SqlInt(r[5])});
+  return out;
+}
+
+Status ControllerStore::CreateAccount(const AccountRow& a, int64_t now_ms) {
+  return db_->Exec("INSERT INTO accounts(name, role, created_ms) VALUES(?, ?, ?)",
+                   {a.name, a.role, now_ms});
+}
+
+Result<std::vector<AccountRow>> ControllerStore::LoadAccounts() {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT name, role FROM accounts"));
+  std::vector<AccountRow> out;
+  for (const auto& r : rows) out.push_back({SqlText(r[0]), SqlText(r[1])});
+  return out;
+}
+
+Status ControllerStore::AddToken(const TokenRow& t, int64_t now_ms) {
+  return db_->Exec(
+      "INSERT INTO api_tokens(hash, account, kind, node_id, created_ms) VALUES(?, ?, ?, ?, ?)",
+      {t.hash, t.account, t.kind, t.node_id, now_ms});
+}
+
+Result<std::vector<TokenRow>> ControllerStore::LoadTokens() {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT hash, account, kind, node_id FROM api_tokens"));
+  std::vector<TokenRow> out;
+  for (const auto& r : rows) out.push_back({SqlText(r[0]), SqlText(r[1]), SqlText(r[2]), SqlText(r[3])});
+  return out;
+}
+
+Status ControllerStore::AddOutput(const OutputRow& o) {
+  return db_->Exec(
+      "INSERT INTO outputs(job_id, attempt, name, size, sha256, path) VALUES(?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT(job_id, attempt, name) DO UPDATE SET size = excluded.size, "
+      "sha256 = excluded.sha256, path = excluded.path",
+      {o.job_id, int64_t{o.attempt}, o.name, o.size, o.sha256, o.path});
+}
+
+Result<std::vector<OutputRow>> ControllerStore::ListOutputs(int64_t job_id, int attempt) {
+  GM_ASSIGN_OR_RETURN(auto rows,
+                      db_->Query("SELECT name, size, sha256, path FROM outputs WHERE job_id = ? AND "
+                                 "attempt = ? ORDER BY name",
+                                 {job_id, int64_t{attempt}}));
+  std::vector<OutputRow> out;
+  for (const auto& r : rows)
+    out.push_back({job_id, attempt, SqlText(r[0]), SqlInt(r[1]), SqlText(r[2]), SqlText(r[3])});
+  return out;
+}
+
+Result<int64_t> ControllerStore::GetCounter(const std::string& key, int64_t initial) {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT value FROM meta WHERE key = ?", {key}));
+  return rows.empty() ? initial : SqlInt(rows[0][0]);
+}
+
+Status ControllerStore::SetCounter(const std::string& key, int64_t value) {
+  return db_->Exec(
+      "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      {key, value});
+}
+
+}  // namespace gm

@@ -1,0 +1,77 @@
+// ControllerStore: every piece of gmctld's durable state, over one SqlDb.
+// Callers group calls in a SqlTransaction so that one event (a job start:
+// its allocation and its escrow hold) is one database transaction.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "accounting/ledger.h"
+#include "common/sql.h"
+#include "scheduler/core.h"
+
+namespace gm {
+
+struct AccountRow {
+  std::string name;
+  std::string role;  // "admin", "user", "provider"
+};
+
+struct TokenRow {
+  std::string hash;     // SHA-256 of the token; the token itself is never stored
+  std::string account;
+  std::string kind;     // "api", "enroll", "node"
+  std::string node_id;  // for kind "node"
+};
+
+struct OutputRow {
+  int64_t job_id = 0;
+  int attempt = 0;
+  std::string name;     // the expanded -o/-e path, as the job named it
+  int64_t size = 0;
+  std::string sha256;
+  std::string path;     // where the controller keeps the bytes
+};
+
+struct LedgerLine {       // one entry of an account's history
+  int64_t tx_id = 0;
+  int64_t time_ms = 0;
+  std::string kind, ref, memo;
+  Micros amount = 0;
+};
+
+class ControllerStore {
+ public:
+  explicit ControllerStore(std::unique_ptr<SqlDb> db) : db_(std::move(db)) {}
+  SqlDb& db() { return *db_; }
+
+  Status Migrate();
+
+  Status SaveJob(const sched::Job& job);
+  Status SaveNode(const sched::Node& node);
+  Result<std::vector<sched::Job>> LoadJobs();
+  Result<std::vector<sched::Node>> LoadNodes();
+
+  // Inserts the transaction and its entries and moves the balances.
+  // AlreadyExists if a transaction with the same ref was applied before.
+  Status ApplyTx(const acct::Transaction& tx, int64_t now_ms);
+  Result<std::vector<std::pair<std::string, Micros>>> LoadBalances();
+  Result<std::vector<LedgerLine>> History(const std::string& ledger_account, int limit);
+
+  Status CreateAccount(const AccountRow& a, int64_t now_ms);
+  Result<std::vector<AccountRow>> LoadAccounts();
+  Status AddToken(const TokenRow& t, int64_t now_ms);
+  Result<std::vector<TokenRow>> LoadTokens();
+
+  Status AddOutput(const OutputRow& o);
+  Result<std::vector<OutputRow>> ListOutputs(int64_t job_id, int attempt);
+
+  Result<int64_t> GetCounter(const std::string& key, int64_t initial);
+  Status SetCounter(const std::string& key, int64_t value);
+
+ private:
+  std::unique_ptr<SqlDb> db_;
+};
+
+}  // namespace gm

@@ -1,0 +1,528 @@
+// gmd's agent: registration, heartbeats, work reconciliation, job launch,
+// and durable delivery of results.
+#include "worker/agent.h"
+
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/crypto.h"
+#include "common/hostlist.h"
+#include "common/output_pattern.h"
+#include "worker/host_info.h"
+
+namespace gm::worker {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+Status WriteFileSynced(const std::string& path, const std::string& bytes, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (!f) return Status::IOError("cannot write " + tmp + ": " + strerror(errno));
+  fchmod(fileno(f), mode);
+  bool ok = fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && fflush(f) == 0 &&
+            fsync(fileno(f)) == 0;
+  fclose(f);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0)
+    return Status::IOError("cannot write " + path + ": " + strerror(errno));
+  return Status::OK();
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot read " + path);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+std::string Join(const std::vector<int>& v, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + std::to_string(v[i]);
+  return out;
+}
+
+const char* ResultName(EndReason r) {
+  switch (r) {
+    case EndReason::kExited: return "exited";
+    case EndReason::kSignaled: return "signaled";
+    case EndReason::kTimeout: return "timeout";
+    case EndReason::kCancelled: return "cancelled";
+    case EndReason::kLaunchFailed: return "launch_failed";
+  }
+  return "launch_failed";
+}
+
+// Where an output file named by the job lives inside its job directory:
+// providers share no file system with users, so every path, absolute or
+// relative, is kept under the job directory and returned to the controller.
+std::string LocalOutputPath(const std::string& jobdir, const std::string& name) {
+  fs::path p(name);
+  fs::path rel = p.is_absolute() ? p.relative_path() : p;
+  fs::path out = fs::path(jobdir) / "work" / rel.lexically_normal();
+  // "../" must not climb out of the job directory.
+  std::string s = out.lexically_normal().string();
+  if (s.rfind(jobdir + "/work/", 0) != 0) out = fs::path(jobdir) / "work" / p.filename();
+  return out.lexically_normal().string();
+}
+
+}  // namespace
+
+void to_json(json& j, const AgentConfig& c) {
+  j = json{{"controller_url", c.controller_url}, {"ca_file", c.ca_file},
+           {"state_dir", c.state_dir},           {"name", c.name},
+           {"price", c.price},                   {"region", c.region},
+           {"site", c.site},                     {"declared_gpus", c.declared_gpus},
+           {"gpu_model", c.gpu_model},           {"gpu_mem_mb", c.gpu_mem_mb},
+           {"cpus", c.cpus},                     {"mem_mb", c.mem_mb},
+           {"heartbeat_s", c.heartbeat_s},       {"poll_wait_s", c.poll_wait_s},
+           {"job_user", c.job_user}};
+}
+
+void from_json(const json& j, AgentConfig& c) {
+  c.controller_url = j.at("controller_url").get<std::string>();
+  c.ca_file = j.at("ca_file").get<std::string>();
+  c.state_dir = j.value("state_dir", c.state_dir);
+  c.name = j.value("name", "");
+  c.price = j.value("price", Micros{0});
+  c.region = j.value("region", "default");
+  c.site = j.value("site", "default");
+  c.declared_gpus = j.value("declared_gpus", -1);
+  c.gpu_model = j.value("gpu_model", "");
+  c.gpu_mem_mb = j.value("gpu_mem_mb", int64_t{0});
+  c.cpus = j.value("cpus", 0);
+  c.mem_mb = j.value("mem_mb", int64_t{0});
+  c.heartbeat_s = j.value("heartbeat_s", 5);
+  c.poll_wait_s = j.value("poll_wait_s", 25);
+  c.job_user = j.value("job_user", "");
+}
+
+Agent::Agent(AgentConfig cfg, std::unique_ptr<GpuProbe> probe)
+    : cfg_(std::move(cfg)), probe_(std::move(probe)) {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  host_name_ = host;
+  if (cfg_.name.empty()) cfg_.name = host_name_;
+}
+
+Agent::~Agent() {
+  Stop();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, r] : running_)
+    if (r->thread.joinable()) r->thread.join();
+  for (auto& t : deliverers_)
+    if (t.joinable()) t.join();
+}
+
+void Agent::Stop() {
+  stopping_ = true;
+  stop_cv_.notify_all();
+}
+
+bool Agent::SleepUnlessStopped(int ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  stop_cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopping_.load(); });
+  return !stopping_;
+}
+
+std::string Agent::JobDir(int64_t job_id, int attempt) const {
+  return cfg_.state_dir + "/jobs/" + std::to_string(job_id) + "." + std::to_string(attempt);
+}
+
+Result<std::unique_ptr<ApiClient>> Agent::Client(int read_timeout_s) const {
+  ApiClientOptions o;
+  o.url = cfg_.controller_url;
+  o.ca_file = cfg_.ca_file;
+  o.token = node_token_;
+  o.read_timeout_s = read_timeout_s;
+  return ApiClient::Create(o);
+}
+
+Result<json> Agent::RegistrationBody() {
+  GM_ASSIGN_OR_RETURN(HostInfo host, ReadHostInfo());
+  json b{{"name", cfg_.name},
+         {"price", cfg_.price},
+         {"region", cfg_.region},
+         {"site", cfg_.site},
+         {"cpus", cfg_.cpus > 0 ? cfg_.cpus : host.cpus},
+         {"mem_mb", cfg_.mem_mb > 0 ? cfg_.mem_mb : host.memory_mb}};
+  GpuDiscovery d = probe_->Discover();
+  if (cfg_.declared_gpus >= 0) {
+    b["declared"] = true;
+    b["gpus"] = cfg_.declared_gpus;
+    b["gpu_model"] = cfg_.gpu_model;
+    b["gpu_mem_mb"] = cfg_.gpu_mem_mb;
+  } else {
+    spdlog::info("GPU discovery: {}", d.cuda_status);
+    b["declared"] = false;
+    b["gpus"] = static_cast<int>(d.gpus.size());
+    b["gpu_model"] = d.gpus.empty() ? "" : d.gpus[0].name;
+    b["gpu_mem_mb"] = d.gpus.empty() ? 0 : d.gpus[0].memory_mb;
+  }
+  return b;
+}
+
+Status Agent::Register(ApiClient& api, const std::string& token) {
+  GM_ASSIGN_OR_RETURN(json body, RegistrationBody());
+  GM_ASSIGN_OR_RETURN(json out, api.Post("/api/v1/nodes/register", body));
+  node_id_ = out.at("node_id").get<std::string>();
+  if (out.contains("node_token")) node_token_ = out["node_token"].get<std::string>();
+  spdlog::info("registered as node {} ({}), {} {} GPU(s){}", cfg_.name, node_id_,
+               body["gpus"].get<int>(), body["gpu_model"].get<std::string>(),
+               body["declared"].get<bool>() ? " (declared)" : "");
+  return Status::OK();
+}
+
+Status Agent::Attach(const std::string& enroll_token) {
+  std::error_code ec;
+  fs::create_directories(cfg_.state_dir + "/jobs", ec);
+  if (ec) return Status::IOError("cannot create " + cfg_.state_dir + ": " + ec.message());
+  chmod(cfg_.state_dir.c_str(), 0700);
+  if (fs::exists(cfg_.state_dir + "/node.json"))
+    return Status::AlreadyExists(cfg_.state_dir + " already holds an attached node; run 'gmd run --state-dir " +
+                                 cfg_.state_dir + "' (or remove node.json to attach anew)");
+  ApiClientOptions o{cfg_.controller_url, cfg_.ca_file, enroll_token};
+  GM_ASSIGN_OR_RETURN(auto api, ApiClient::Create(o));
+  GM_RETURN_IF_ERROR(Register(*api, enroll_token));
+  json ident{{"node_id", node_id_}, {"node_token", node_token_}, {"config", cfg_}};
+  return WriteFileSynced(cfg_.state_dir + "/node.json", ident.dump(2), 0600);
+}
+
+Status Agent::Load() {
+  GM_ASSIGN_OR_RETURN(std::string text, ReadFile(cfg_.state_dir + "/node.json"));
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Status::Corruption(cfg_.state_dir + "/node.json is not JSON");
+  std::string dir = cfg_.state_dir;
+  cfg_ = j.at("config").get<AgentConfig>();
+  cfg_.state_dir = dir;
+  node_id_ = j.at("node_id").get<std::string>();
+  node_token_ = j.at("node_token").get<std::string>();
+  return Status::OK();
+}
+
+Status Agent::Run() {
+  std::error_code ec;
+  fs::create_directories(cfg_.state_dir + "/jobs", ec);
+  // Re-register with the node token: the controller marks the node up and
+  // takes any change of hardware or price.
+  for (int delay = 500;; delay = std::min(delay * 2, 5000)) {
+    auto api = Client();
+    if (!api.ok()) return api.status();
+    Status s = Register(**api, node_token_);
+    if (s.ok()) break;
+    if (s.code() != Status::Code::kUnavailable) return s;
+    spdlog::warn("{}; retrying", s.message());
+    if (!SleepUnlessStopped(delay)) return Status::OK();
+  }
+  ResendUnacknowledged();
+  std::thread hb([this] { HeartbeatLoop(); });
+  uint64_t gen = 0;
+  int backoff = 200;
+  while (!stopping_) {
+    auto api = Client(cfg_.poll_wait_s + 10);
+    if (!api.ok()) return api.status();
+    while (!stopping_) {
+      auto work = (*api)->Get("/api/v1/nodes/" + node_id_ + "/work?since=" + std::to_string(gen) +
+                                  "&wait=" + std::to_string(cfg_.poll_wait_s));
+      if (!work.ok()) {
+        spdlog::warn("fetching work: {}", work.status().message());
+        SleepUnlessStopped(backoff);
+        backoff = std::min(backoff * 2, 5000);
+        break;  // a fresh connection next time
+      }
+      backoff = 200;
+      gen = (*work)["gen"].get<uint64_t>();
+      Reconcile((*work)["jobs"]);
+    }
+  }
+  hb.join();
+  std::vector<std::unique_ptr<Running>> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [key, r] : running_) left.push_back(std::move(r));
+    running_.clear();
+  }
+  // Jobs keep running only as long as their agent: stop them, then report.
+  for (auto& r : left)
+    if (r->runner) r->runner->Cancel(SIGTERM);
+  for (auto& r : left)
+    if (r->thread.joinable()) r->thread.join();
+  return Status::OK();
+}
+
+void Agent::HeartbeatLoop() {
+  while (SleepUnlessStopped(cfg_.heartbeat_s * 1000)) {
+    auto api = Client(10);
+    if (!api.ok()) continue;
+    json running = json::array();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [key, r] : running_)
+        if (!r->done) running.push_back({{"job_id", key.first}, {"attempt", key.second}});
+    }
+    auto r = (*api)->Post("/api/v1/nodes/" + node_id_ + "/heartbeat", json{{"running", running}});
+    if (r.ok()) continue;
+    if (r.status().code() == Status::Code::kFailedPrecondition) {
+      spdlog::warn("{}", r.status().message());
+      Status s = Register(**api, node_token_);
+      if (!s.ok()) spdlog::warn("re-registering: {}", s.message());
+    } else {
+      spdlog::warn("heartbeat: {}", r.status().message());
+    }
+  }
+}
+
+void Agent::Reconcile(const json& desired) {
+  std::set<std::pair<int64_t, int>> keep;
+  for (const auto& item : desired) {
+    std::pair<int64_t, int> key{item["job_id"].get<int64_t>(), item["attempt"].get<int>()};
+    if (item["action"] == "run") {
+      keep.insert(key);
+      bool known;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        known = running_.count(key) > 0;
+      }
+      if (!known) Launch(item);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [key, r] : running_)
+    if (!keep.count(key) && !r->done && r->runner) {
+      spdlog::info("job {}: stopping as the controller asks", key.first);
+      r->runner->Cancel(SIGTERM);
+    }
+  // Reap finished supervisors.
+  for (auto it = running_.begin(); it != running_.end();) {
+    if (it->second->done && !keep.count(it->first)) {
+      if (it->second->thread.joinable()) it->second->thread.join();
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+std::map<std::string, std::string> Agent::JobEnvironment(const json& launch,
+                                                         const std::string& jobdir) const {
+  JobSpec spec = launch.at("spec").get<JobSpec>();
+  std::map<std::string, std::string> env;
+  // What the user exported, less our own secrets and stale Slurm variables.
+  for (const auto& [k, v] : spec.environment)
+    if (k.rfind("GM_", 0) != 0 && k.rfind("SLURM_", 0) != 0) env[k] = v;
+  std::string path = env.count("PATH") ? env["PATH"] + ":" : "";
+  env["PATH"] = path + "/usr/local/bin:/usr/bin:/bin";
+  env["HOME"] = jobdir + "/work";
+  env["TMPDIR"] = jobdir + "/tmp";
+  auto names = launch.at("node_names").get<std::vector<std::string>>();
+  auto gpus = launch.at("gpu_indices").get<std::vector<int>>();
+  std::string id = std::to_string(launch.at("job_id").get<int64_t>());
+  std::string nodelist = CompressHostlist(names);
+  int nnodes = static_cast<int>(names.size());
+  int cpus = launch.value("cpus", 1);
+  auto set = [&](const char* k, const std::string& v) { env[k] = v; };
+  set("SLURM_JOB_ID", id);
+  set("SLURM_JOBID", id);
+  set("SLURM_JOB_NAME", spec.job_name);
+  set("SLURM_JOB_NODELIST", nodelist);
+  set("SLURM_NODELIST", nodelist);
+  set("SLURM_NNODES", std::to_string(nnodes));
+  set("SLURM_JOB_NUM_NODES", std::to_string(nnodes));
+  set("SLURM_JOB_PARTITION", launch.value("partition", ""));
+  set("SLURM_JOB_ACCOUNT", launch.value("account", ""));
+  set("SLURM_JOB_USER", launch.value("user", ""));
+  set("SLURM_JOB_UID", std::to_string(getuid()));
+  set("SLURM_JOB_GID", std::to_string(getgid()));
+  set("SLURM_SUBMIT_DIR", spec.submit_dir);
+  set("SLURM_SUBMIT_HOST", spec.submit_host);
+  set("SLURM_CLUSTER_NAME", "gridmint");
+  set("SLURMD_NODENAME", cfg_.name);
+  set("SLURM_NODEID", "0");
+  set("SLURM_PROCID", "0");
+  set("SLURM_LOCALID", "0");
+  set("SLURM_CPUS_ON_NODE", std::to_string(cpus));
+  set("SLURM_JOB_CPUS_PER_NODE", nnodes > 1 ? std::to_string(cpus) + "(x" + std::to_string(nnodes) + ")"
+                                            : std::to_string(cpus));
+  int tasks = spec.EffectiveNtasks();
+  int per_node = spec.ntasks_per_node.value_or((tasks + nnodes - 1) / nnodes);
+  set("SLURM_TASKS_PER_NODE", nnodes > 1 ? std::to_string(per_node) + "(x" + std::to_string(nnodes) + ")"
+                                         : std::to_string(per_node));
+  // Slurm sets these only when the user asked for them; scripts test for it.
+  if (spec.ntasks || spec.ntasks_per_node) {
+    set("SLURM_NTASKS", std::to_string(tasks));
+    set("SLURM_NPROCS", std::to_string(tasks));
+  }
+  if (spec.ntasks_per_node) set("SLURM_NTASKS_PER_NODE", std::to_string(*spec.ntasks_per_node));
+  if (spec.cpus_per_task > 1) set("SLURM_CPUS_PER_TASK", std::to_string(spec.cpus_per_task));
+  if (spec.mem_per_node_mb) set("SLURM_MEM_PER_NODE", std::to_string(*spec.mem_per_node_mb));
+  if (spec.mem_per_cpu_mb) set("SLURM_MEM_PER_CPU", std::to_string(*spec.mem_per_cpu_mb));
+  if (launch.value("attempt", 0) > 0) set("SLURM_RESTART_COUNT", std::to_string(launch.value("attempt", 0)));
+  // Only the job's GPUs are visible, numbered as the node numbers them (Slurm does the same
+  // without device cgroups).
+  std::string gpu_list = Join(gpus, ",");
+  set("CUDA_VISIBLE_DEVICES", gpus.empty() ? "" : gpu_list);
+  if (!gpus.empty()) {
+    set("SLURM_JOB_GPUS", gpu_list);
+    set("GPU_DEVICE_ORDINAL", gpu_list);
+    set("SLURM_GPUS_ON_NODE", std::to_string(gpus.size()));
+  }
+  return env;
+}
+
+void Agent::Launch(const json& item) {
+  int64_t job_id = item["job_id"].get<int64_t>();
+  int attempt = item["attempt"].get<int>();
+  std::string jobdir = JobDir(job_id, attempt);
+  auto r = std::make_unique<Running>();
+  r->job_id = job_id;
+  r->attempt = attempt;
+  Running* raw = r.get();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (fs::exists(jobdir)) {
+    // A previous gmd started this attempt and died before its end was
+    // recorded: the process is gone with it. Say so; the controller requeues.
+    if (!fs::exists(jobdir + "/result.json")) {
+      spdlog::warn("job {} attempt {} was lost with the previous gmd", job_id, attempt);
+      json res{{"job_id", job_id}, {"attempt", attempt}, {"result", "lost"}, {"outputs", json::array()}};
+      (void)WriteFileSynced(jobdir + "/result.json", res.dump(), 0600);
+      deliverers_.emplace_back([this, jobdir] { Deliver(jobdir); });
+    }
+    r->done = true;
+    running_[{job_id, attempt}] = std::move(r);
+    return;
+  }
+  running_[{job_id, attempt}] = std::move(r);
+  raw->thread = std::thread([this, raw, launch = item["launch"], jobdir] {
+    Supervise(raw, launch, jobdir);
+  });
+}
+
+void Agent::Supervise(Running* r, json launch, std::string jobdir) {
+  JobSpec spec = launch.at("spec").get<JobSpec>();
+  std::error_code ec;
+  fs::create_directories(jobdir + "/work", ec);
+  fs::create_directories(jobdir + "/tmp", ec);
+  chmod(jobdir.c_str(), 0700);
+  LaunchSpec ls;
+  ls.program = jobdir + "/slurm_script";
+  ls.args = spec.script_args;
+  ls.workdir = jobdir + "/work";
+  ls.env = JobEnvironment(launch, jobdir);
+  if (launch.value("time_limit_s", int64_t{0}) > 0) ls.time_limit_s = launch["time_limit_s"].get<int64_t>();
+  ls.kill_grace_s = launch.value("kill_grace_s", 30);
+  OutputPatternVars vars;
+  vars.job_id = r->job_id;
+  vars.job_name = spec.job_name;
+  vars.user = launch.value("user", "");
+  vars.node = cfg_.name;
+  std::string out_name = ExpandOutputPattern(
+      spec.output.empty() ? DefaultOutputPattern(false) : spec.output, vars);
+  std::string err_name = spec.error.empty() ? out_name : ExpandOutputPattern(spec.error, vars);
+  ls.stdout_path = LocalOutputPath(jobdir, out_name);
+  ls.stderr_path = LocalOutputPath(jobdir, err_name);
+  fs::create_directories(fs::path(ls.stdout_path).parent_path(), ec);
+  fs::create_directories(fs::path(ls.stderr_path).parent_path(), ec);
+  if (!cfg_.job_user.empty()) {
+    if (struct passwd* pw = getpwnam(cfg_.job_user.c_str())) {
+      ls.run_as_uid = pw->pw_uid;
+      ls.run_as_gid = pw->pw_gid;
+      for (const auto& entry : fs::recursive_directory_iterator(jobdir, ec))
+        (void)chown(entry.path().c_str(), pw->pw_uid, pw->pw_gid);
+      (void)chown(jobdir.c_str(), pw->pw_uid, pw->pw_gid);
+      ls.env["SLURM_JOB_UID"] = std::to_string(pw->pw_uid);
+      ls.env["SLURM_JOB_GID"] = std::to_string(pw->pw_gid);
+    }
+  }
+  ExitInfo info;
+  Status ws = WriteFileSynced(ls.program, spec.script, 0755);
+  if (ws.ok() && ls.run_as_uid) (void)chown(ls.program.c_str(), *ls.run_as_uid, *ls.run_as_gid);
+  std::unique_ptr<JobRunner> runner;
+  if (ws.ok()) {
+    runner = std::make_unique<JobRunner>(ls);
+    ws = runner->Start();
+  }
+  if (!ws.ok()) {
+    info.reason = EndReason::kLaunchFailed;
+    info.exit_code = 1;
+    info.message = ws.message();
+    spdlog::error("job {}: {}", r->job_id, ws.message());
+  } else {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      r->runner = std::move(runner);
+    }
+    spdlog::info("job {} attempt {} started (pid {})", r->job_id, r->attempt, r->runner->pid());
+    info = r->runner->Wait();
+  }
+  json outputs = json::array();
+  std::set<std::string> seen;
+  for (const auto& [name, local] : {std::pair{out_name, ls.stdout_path}, std::pair{err_name, ls.stderr_path}})
+    if (seen.insert(name).second && fs::exists(local))
+      outputs.push_back({{"name", name}, {"path", local}});
+  json res{{"job_id", r->job_id},          {"attempt", r->attempt},
+           {"result", ResultName(info.reason)}, {"exit_code", info.exit_code},
+           {"signal", info.signal},         {"start_ms", info.start_unix_ms},
+           {"end_ms", info.end_unix_ms},    {"cpu_seconds", info.cpu_seconds},
+           {"max_rss_kb", info.max_rss_kb}, {"message", info.message},
+           {"outputs", outputs}};
+  Status s = WriteFileSynced(jobdir + "/result.json", res.dump(), 0600);
+  if (!s.ok()) spdlog::error("job {}: {}", r->job_id, s.message());
+  spdlog::info("job {} attempt {} ended: {} {}:{}", r->job_id, r->attempt, ResultName(info.reason),
+               info.exit_code, info.signal);
+  Deliver(jobdir);
+  std::lock_guard<std::mutex> lock(mu_);
+  r->done = true;
+}
+
+void Agent::Deliver(const std::string& jobdir) {
+  auto text = ReadFile(jobdir + "/result.json");
+  if (!text.ok()) return;
+  json res = json::parse(*text, nullptr, false);
+  if (res.is_discarded()) return;
+  int64_t id = res["job_id"].get<int64_t>();
+  std::string base = "/api/v1/jobs/" + std::to_string(id);
+  for (int delay = 200; !stopping_; delay = std::min(delay * 2, 10'000)) {
+    auto api = Client(60);
+    if (!api.ok()) return;
+    bool ok = true;
+    for (const auto& o : res["outputs"]) {
+      auto bytes = ReadFile(o["path"].get<std::string>());
+      if (!bytes.ok()) continue;
+      std::string path = base + "/outputs?attempt=" + std::to_string(res["attempt"].get<int>()) +
+                         "&name=" + UrlEncode(o["name"].get<std::string>());
+      auto up = (*api)->PostBytes(path, *bytes, "application/octet-stream");
+      if (!up.ok() && up.status().code() == Status::Code::kUnavailable) { ok = false; break; }
+      if (!up.ok()) spdlog::warn("job {}: output {} refused: {}", id, o["name"].get<std::string>(), up.status().message());
+    }
+    if (ok) {
+      auto rep = (*api)->Post(base + "/report", res);
+      if (rep.ok() || (rep.status().code() != Status::Code::kUnavailable &&
+                       rep.status().code() != Status::Code::kInternal)) {
+        if (!rep.ok()) spdlog::warn("job {}: report refused: {}", id, rep.status().message());
+        (void)WriteFileSynced(jobdir + "/acked", "", 0600);
+        return;
+      }
+      spdlog::warn("job {}: report not delivered ({}); retrying", id, rep.status().message());
+    }
+    if (!SleepUnlessStopped(delay)) return;
+  }
+}
+
+void Agent::ResendUnacknowledged() {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(cfg_.state_dir + "/jobs", ec)) {
+    std::string dir = entry.path().string();
+    if (fs::exists(dir + "/result.json") && !fs::exists(dir + "/acked")) {
+      spdlog::info("resending the result in {}", dir);
+      std::lock_guard<std::mutex> lock(mu_);
+      deliverers_.emplace_back([this, dir] { Deliver(dir); });
+    }
+  }
+}
+
+}  // namespace gm::worker

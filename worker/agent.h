@@ -1,0 +1,105 @@
+// Agent: gmd's life on a provider machine. Registers the node, heartbeats,
+// long-polls the controller for its desired state, runs batch steps with the
+// Slurm environment, returns their output files and reports their end. Every
+// result is written to the job directory before it is sent and resent until
+// the controller acknowledges it, so a restart of either side loses nothing.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/http.h"
+#include "common/job_spec.h"
+#include "common/status.h"
+#include "worker/gpu_discovery.h"
+#include "worker/job_runner.h"
+
+namespace gm::worker {
+
+struct AgentConfig {
+  std::string controller_url;   // https://HOST:PORT
+  std::string ca_file;          // the controller's certificate (or its CA)
+  std::string state_dir;        // node.json (identity, mode 0600) and jobs/
+  std::string name;             // node name; default: the host name
+  Micros price = 0;             // asking price per GPU-hour
+  std::string region = "default";
+  std::string site = "default";
+  // Declared hardware, for machines without a GPU driver (marked declared everywhere).
+  int declared_gpus = -1;       // -1: discover through the CUDA runtime
+  std::string gpu_model;
+  int64_t gpu_mem_mb = 0;
+  int cpus = 0;                 // 0: all of this machine's
+  int64_t mem_mb = 0;           // 0: all of this machine's
+  int heartbeat_s = 5;
+  int poll_wait_s = 25;
+  std::string job_user;         // run jobs as this user; empty: as gmd's user
+};
+
+void to_json(nlohmann::json& j, const AgentConfig& c);
+void from_json(const nlohmann::json& j, AgentConfig& c);
+
+class Agent {
+ public:
+  explicit Agent(AgentConfig cfg, std::unique_ptr<GpuProbe> probe);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // First contact: registers with an enrollment token and saves the node's
+  // identity and configuration in STATE/node.json (mode 0600).
+  Status Attach(const std::string& enroll_token);
+  // Loads STATE/node.json (as written by Attach).
+  Status Load();
+  // Runs until Stop(): re-registers (hardware may have changed), resends
+  // unacknowledged results, then heartbeats and serves work.
+  Status Run();
+  void Stop();
+
+  const AgentConfig& config() const { return cfg_; }
+
+ private:
+  struct Running {
+    int64_t job_id;
+    int attempt;
+    std::unique_ptr<JobRunner> runner;
+    std::thread thread;
+    bool done = false;
+  };
+
+  Result<nlohmann::json> RegistrationBody();
+  Status Register(ApiClient& api, const std::string& token);
+  void HeartbeatLoop();
+  void Reconcile(const nlohmann::json& desired);
+  void Launch(const nlohmann::json& item);
+  void Supervise(Running* r, nlohmann::json launch, std::string jobdir);
+  // Uploads outputs named in STATE/jobs/X/result.json and reports the end,
+  // retrying until acknowledged or Stop().
+  void Deliver(const std::string& jobdir);
+  void ResendUnacknowledged();
+  std::map<std::string, std::string> JobEnvironment(const nlohmann::json& launch,
+                                                    const std::string& jobdir) const;
+  Result<std::unique_ptr<ApiClient>> Client(int read_timeout_s = 30) const;
+  bool SleepUnlessStopped(int ms);
+  std::string JobDir(int64_t job_id, int attempt) const;
+
+  AgentConfig cfg_;
+  std::unique_ptr<GpuProbe> probe_;
+  std::string node_id_;
+  std::string node_token_;
+  std::string host_name_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  std::map<std::pair<int64_t, int>, std::unique_ptr<Running>> running_;
+  std::vector<std::thread> deliverers_;
+};
+
+}  // namespace gm::worker
