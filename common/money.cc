@@ -14,10 +14,11 @@ Result<Micros> ParseTokens(const std::string& text, const std::string& what) {
   size_t dot = text.find('.');
   std::string whole = text.substr(0, dot);
   std::string frac = dot == std::string::npos ? "" : text.substr(dot + 1);
-  if (whole.empty() && frac.empty()) return bad("no digits");
-  if (frac.size() > 6) return bad("at most 6 decimals (micro-tokens)");
+  if (whole.empty() || (dot != std::string::npos && frac.empty()))
+    return bad("expected a decimal number of tokens");
+  if (frac.size() > 6) return bad("at most 6 decimals");
   for (char c : whole + frac)
-    if (c < '0' || c > '9') return bad("expected a non-negative decimal number of tokens");
+    if (c < '0' || c > '9') return bad("expected a decimal number of tokens");
   constexpr Micros kMaxWhole = std::numeric_limits<Micros>::max() / kMicrosPerToken - 1;
   Micros w = 0;
   for (char c : whole) {

@@ -10,13 +10,12 @@ TEST(MoneyTest, ParsesExactly) {
   EXPECT_EQ(*ParseTokens("12.5", "x"), 12'500'000);
   EXPECT_EQ(*ParseTokens("0.000001", "x"), 1);
   EXPECT_EQ(*ParseTokens("3", "x"), 3'000'000);
-  EXPECT_EQ(*ParseTokens(".25", "x"), 250'000);
   // 0.1 + 0.2 is not 0.3 in floating point; here it is exact.
   EXPECT_EQ(*ParseTokens("0.1", "x") + *ParseTokens("0.2", "x"), *ParseTokens("0.3", "x"));
 }
 
 TEST(MoneyTest, RejectsBadInputNamingIt) {
-  for (const char* bad : {"", "-1", "1.2345678", "abc", "1e3", ".", "1.2.3"}) {
+  for (const char* bad : {"", "-1", "1.2345678", "abc", "1e3", ".", "1.2.3", "1.", ".5"}) {
     auto r = ParseTokens(bad, "--price");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_NE(r.status().message().find("--price"), std::string::npos);

@@ -2,6 +2,8 @@
 // into a JobSpec, following Slurm 22.05's sbatch.
 #include "common/sbatch_options.h"
 
+#include "common/money.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -224,20 +226,12 @@ Status ValidateExport(const std::string& v) {
   return Status::OK();
 }
 
-// Decimal tokens to integer micro-tokens without going near floating point.
+// Decimal tokens to integer micro-tokens, through the one parser money uses.
 Result<Micros> ParseMicros(const std::string& opt, const std::string& v) {
-  size_t dot = v.find('.');
-  std::string whole = v.substr(0, dot);
-  std::string frac = dot == std::string::npos ? "" : v.substr(dot + 1);
-  auto digits = [](const std::string& s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-  };
-  if (whole.empty() || whole.size() > 12 || !digits(whole) || !digits(frac) ||
-      (dot != std::string::npos && frac.empty()))
-    return BadValue(opt, v, "expected a decimal number of tokens");
-  if (frac.size() > 6) return BadValue(opt, v, "at most 6 decimals");
-  frac.append(6 - frac.size(), '0');
-  return std::stoll(whole) * kMicrosPerToken + std::stoll(frac);
+  auto r = ParseTokens(v, "--" + opt);
+  if (r.ok()) return r;
+  const std::string& m = r.status().message();
+  return BadValue(opt, v, m.substr(m.rfind(": ") + 2));
 }
 
 // ---------------------------------------------------------------------------
