@@ -45,6 +45,7 @@ int CmdSqueue(std::vector<std::string> args);
 int CmdScancel(std::vector<std::string> args);
 int CmdSinfo(std::vector<std::string> args);
 int CmdSacct(std::vector<std::string> args);
+int CmdScontrol(std::vector<std::string> args);
 int CmdFetch(std::vector<std::string> args);
 int CmdWallet(std::vector<std::string> args);
 int CmdAdmin(std::vector<std::string> args);

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "common/hostlist.h"
+#include "common/money.h"
 #include "common/sbatch_options.h"
 #include "common/slurm_time.h"
 
@@ -75,6 +76,15 @@ int64_t ElapsedS(const json& j, int64_t now_ms) {
 std::string NodeList(const json& j) {
   auto names = j.value("node_names", std::vector<std::string>{});
   return names.empty() ? "" : CompressHostlist(names);
+}
+
+// "provider1=0.000920,provider2=0.001380": who was paid what for a job.
+std::string Providers(const json& j) {
+  std::string out;
+  const json providers = j.value("providers", json::object());
+  for (const auto& [account, share] : providers.items())
+    out += (out.empty() ? "" : ",") + account + "=" + FormatTokens(share.get<Micros>());
+  return out;
 }
 
 std::string ExitCode(const json& j) {
@@ -423,6 +433,10 @@ int CmdSacct(std::vector<std::string> args) {
       {"Start", -19, [](const json& j) { return FormatTime(j.value("start_ms", int64_t{0})); }},
       {"End", -19, [](const json& j) { return FormatTime(j.value("end_ms", int64_t{0})); }},
       {"Restarts", -8, [](const json& j) { return std::to_string(j.value("attempt", 0)); }},
+      {"Charged", -14, [](const json& j) { return FormatTokens(j.value("charged", Micros{0})); }},
+      {"Fee", -14, [](const json& j) { return FormatTokens(j.value("fee", Micros{0})); }},
+      {"Refunded", -14, [](const json& j) { return FormatTokens(j.value("refunded", Micros{0})); }},
+      {"Providers", -30, [](const json& j) { return Providers(j); }},
   };
   std::vector<const Field*> cols;
   for (std::string name : SplitList(format)) {
@@ -527,6 +541,117 @@ int CmdFetch(std::vector<std::string> args) {
   if (!s.ok()) return Fail("fetch", s.message());
   for (const auto& w : written) std::cout << w << "\n";
   if (written.empty()) std::cerr << "fetch: job " << id << " has no output files (yet)\n";
+  return 0;
+}
+
+}  // namespace gm::cli
+
+namespace gm::cli {
+
+namespace {
+
+// scontrol prints run times as [days-]HH:MM:SS.
+std::string ClockTime(int64_t s) {
+  char buf[48];
+  if (s >= 86400)
+    snprintf(buf, sizeof buf, "%lld-%02lld:%02lld:%02lld", static_cast<long long>(s / 86400),
+             static_cast<long long>(s / 3600 % 24), static_cast<long long>(s / 60 % 60),
+             static_cast<long long>(s % 60));
+  else
+    snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+             static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+void ShowJob(const json& j, int64_t now_ms) {
+  const json& spec = j["spec"];
+  std::string nodes = NodeList(j);
+  auto names = j.value("node_names", std::vector<std::string>{});
+  std::string out = spec.value("output", ""), err = spec.value("error", "");
+  std::cout << "JobId=" << j["id"].get<int64_t>() << " JobName=" << j["name"].get<std::string>() << "\n"
+            << "   UserId=" << j["user"].get<std::string>() << " Account=" << j["account"].get<std::string>()
+            << "\n"
+            << "   JobState=" << j["state"].get<std::string>() << " Reason=" << j.value("reason", "None")
+            << " Dependency=" << (spec.value("dependency", "").empty() ? "(null)" : spec["dependency"].get<std::string>())
+            << "\n"
+            << "   Restarts=" << j.value("attempt", 0) << " BatchFlag=1 ExitCode=" << ExitCode(j) << "\n"
+            << "   RunTime=" << ClockTime(ElapsedS(j, now_ms))
+            << " TimeLimit=" << ClockTime(j.value("time_limit_s", int64_t{0})) << "\n"
+            << "   SubmitTime=" << FormatTime(j.value("submit_ms", int64_t{0}))
+            << " StartTime=" << FormatTime(j.value("start_ms", int64_t{0}))
+            << " EndTime=" << FormatTime(j.value("end_ms", int64_t{0})) << "\n"
+            << "   Partition=" << j.value("partition", "") << "\n"
+            << "   NodeList=" << (nodes.empty() ? "(null)" : nodes)
+            << " BatchHost=" << (names.empty() ? "(null)" : names[0]) << "\n"
+            << "   NumNodes=" << j.value("nodes_min", 1) << " NumCPUs=" << j.value("cpus", 0)
+            << " CPUs/Task=" << spec.value("cpus_per_task", 1) << "\n"
+            << "   TRES=cpu=" << j.value("cpus", 0) << ",node=" << names.size()
+            << ",gres/gpu=" << j.value("gpus", 0) << "\n"
+            << "   WorkDir=" << j.value("submit_dir", "") << "\n"
+            << "   StdErr=" << (err.empty() ? (out.empty() ? "slurm-%j.out" : out) : err) << "\n"
+            << "   StdOut=" << (out.empty() ? "slurm-%j.out" : out) << "\n"
+            << "   Charged=" << FormatTokens(j.value("charged", Micros{0}))
+            << " Fee=" << FormatTokens(j.value("fee", Micros{0}))
+            << " Refunded=" << FormatTokens(j.value("refunded", Micros{0}))
+            << " Held=" << FormatTokens(j.value("held", Micros{0})) << "\n"
+            << "   Providers=" << (Providers(j).empty() ? "(null)" : Providers(j)) << "\n\n";
+}
+
+void ShowNode(const json& n) {
+  std::cout << "NodeName=" << n["name"].get<std::string>() << " NodeId=" << n["id"].get<std::string>()
+            << " Provider=" << n["provider"].get<std::string>() << "\n"
+            << "   CPUAlloc=" << n.value("cpus_used", 0) << " CPUTot=" << n.value("cpus", 0)
+            << " RealMemory=" << n.value("mem_mb", int64_t{0}) << "\n"
+            << "   Gres=gpu:" << n.value("gpu_model", "") << ":" << n.value("gpus", 0)
+            << (n.value("declared", false) ? "(declared)" : "") << " GresUsed=gpu:"
+            << n.value("gpus", 0) - n.value("gpus_free", 0) << "\n"
+            << "   State=" << n["state"].get<std::string>() << " Region=" << n.value("region", "")
+            << " Site=" << n.value("site", "") << "\n"
+            << "   Price=" << FormatTokens(n.value("price", Micros{0})) << "/GPU-hour\n\n";
+}
+
+}  // namespace
+
+int CmdScontrol(std::vector<std::string> args) {
+  Connection conn = TakeConnection(args);
+  if (args.empty() || args[0] == "--help") {
+    std::cout << "Usage: gm scontrol show job [JOBID] | show node [NAME]\n";
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] != "show" || args.size() < 2 || (args[1] != "job" && args[1] != "node"))
+    return Fail("scontrol", "invalid entity or command: " + args[0] + " (supported: show job, show node)");
+  auto api = Connect(conn);
+  if (!api.ok()) return Fail("scontrol", api.status().message());
+  if (args[1] == "node") {
+    auto r = (*api)->Get("/api/v1/nodes");
+    if (!r.ok()) return Fail("scontrol", r.status().message());
+    int shown = 0;
+    for (const auto& n : (*r)["nodes"])
+      if (args.size() < 3 || n["name"] == args[2]) { ShowNode(n); ++shown; }
+    if (args.size() >= 3 && shown == 0) return Fail("scontrol", "Node " + args[2] + " not found");
+    return 0;
+  }
+  std::vector<int64_t> ids;
+  if (args.size() >= 3) {
+    char* end = nullptr;
+    long long id = std::strtoll(args[2].c_str(), &end, 10);
+    if (*end || id <= 0) return Fail("scontrol", "Invalid job id specified");
+    ids.push_back(id);
+  } else {
+    auto list = FetchJobs(**api);
+    if (!list.ok()) return Fail("scontrol", list.status().message());
+    for (const auto& j : (*list)["jobs"])
+      if (!IsTerminalName(j["state"])) ids.push_back(j["id"].get<int64_t>());
+    if (ids.empty()) {
+      std::cout << "No jobs in the system\n";
+      return 0;
+    }
+  }
+  for (int64_t id : ids) {
+    auto j = (*api)->Get("/api/v1/jobs/" + std::to_string(id));
+    if (!j.ok()) return Fail("scontrol", j.status().message());
+    ShowJob(*j, NowMs());
+  }
   return 0;
 }
 

@@ -13,7 +13,7 @@ constexpr const char* kUsage = R"(Usage: gm COMMAND [OPTIONS]
 Slurm's commands, answering as Slurm does:
   sbatch     submit a batch script              squeue     list pending and running jobs
   scancel    cancel jobs                        sinfo      show partitions and nodes
-  sacct      show finished and running jobs
+  sacct      show finished and running jobs      scontrol   show job / show node
 
 GridMint's own:
   fetch      download a job's output files      wallet     balances and history
@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   if (cmd == "scancel") return CmdScancel(args);
   if (cmd == "sinfo") return CmdSinfo(args);
   if (cmd == "sacct") return CmdSacct(args);
+  if (cmd == "scontrol") return CmdScontrol(args);
   if (cmd == "fetch") return CmdFetch(args);
   if (cmd == "wallet") return CmdWallet(args);
   if (cmd == "admin") return CmdAdmin(args);

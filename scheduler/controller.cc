@@ -102,6 +102,8 @@ Status Controller::Open() {
     n.last_heartbeat_ms = now;  // each node gets a full timeout to show it is alive
     core_.UpsertNode(n);
   }
+  GM_ASSIGN_OR_RETURN(auto settled, store_->LoadSettlements());
+  for (auto& row : settled) settlements_[row.job_id].push_back(std::move(row));
   GM_ASSIGN_OR_RETURN(auto jobs, store_->LoadJobs());
   for (auto& j : jobs) core_.Restore(std::move(j));
 
@@ -252,6 +254,25 @@ Result<json> Controller::SubmitJob(const httplib::Request& r, const Caller& c) {
               {"reason", stored.reason}, {"warnings", warnings}};
 }
 
+json Controller::Summary(const Job& job) const {
+  json j = sched::JobSummary(job, core_.nodes());
+  Micros charged = 0, fee = 0, refunded = 0;
+  std::map<std::string, Micros> providers;
+  auto it = settlements_.find(job.id);
+  if (it != settlements_.end())
+    for (const auto& s : it->second) {
+      charged += s.charged;
+      fee += s.fee;
+      refunded += s.refunded;
+      for (const auto& [account, share] : s.providers) providers[account] += share;
+    }
+  j["charged"] = charged;
+  j["fee"] = fee;
+  j["refunded"] = refunded;
+  j["providers"] = providers;
+  return j;
+}
+
 bool Controller::CanSee(const Caller& c, const Job& job) const {
   return c.role == "admin" || c.account == job.user;
 }
@@ -265,15 +286,14 @@ Result<Job*> Controller::JobFromPath(const httplib::Request& r, const Caller& c)
 
 Result<json> Controller::ListJobs(const httplib::Request& r, const Caller& c) {
   json out = json::array();
-  for (const auto& [id, job] : core_.jobs()) out.push_back(sched::JobSummary(job, core_.nodes()));
+  for (const auto& [id, job] : core_.jobs()) out.push_back(Summary(job));
   return json{{"jobs", out}, {"now_ms", clock_->NowUnixMs()}};
 }
 
 Result<json> Controller::GetJob(const httplib::Request& r, const Caller& c) {
   GM_ASSIGN_OR_RETURN(Job * job, JobFromPath(r, c));
-  json j = sched::JobSummary(*job, core_.nodes());
+  json j = Summary(*job);
   j["spec"] = job->spec;
-  GM_ASSIGN_OR_RETURN(auto lines, store_->History(acct::EscrowAccount(job->id), 100));
   json settlements = json::array();
   for (int a = 0; a <= job->attempt; ++a) {
     std::string ref = "settle:" + std::to_string(job->id) + ":" + std::to_string(a);
@@ -468,6 +488,13 @@ void Controller::SettleAttempt(Job& job, int64_t served_ms, bool provider_fault)
   Micros held = ledger_.Balance(acct::EscrowAccount(job.id));
   auto s = acct::SettleJob(job.id, job.attempt, acct::UserWallet(job.payer), held, usage, cfg_.fees);
   if (!s.tx.entries.empty()) ApplyTxOrDie(s.tx);
+  SettlementRow row{job.id, job.attempt, s.charged, s.fee, s.refunded, {}};
+  std::map<std::string, Micros> by_provider;
+  for (size_t i = 0; i < usage.size(); ++i)
+    by_provider[usage[i].provider_wallet.substr(usage[i].provider_wallet.find(':') + 1)] += s.per_node[i].second;
+  row.providers.assign(by_provider.begin(), by_provider.end());
+  CheckOk(store_->AddSettlement(row), "save settlement");
+  settlements_[job.id].push_back(std::move(row));
   spdlog::info("job {} attempt {} settled: charged {}, fee {}, refunded {}", job.id, job.attempt,
                FormatTokens(s.charged), FormatTokens(s.fee), FormatTokens(s.refunded));
 }

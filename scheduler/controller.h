@@ -104,6 +104,7 @@ class Controller {
   Status IssueToken(const std::string& account, const std::string& kind, const std::string& node_id,
                     std::string* token);
   bool CanSee(const Caller& c, const sched::Job& job) const;
+  nlohmann::json Summary(const sched::Job& job) const;  // JobSummary plus money
   Result<sched::Job*> JobFromPath(const httplib::Request& r, const Caller& c);
 
   ControllerConfig cfg_;
@@ -113,6 +114,7 @@ class Controller {
   acct::Ledger ledger_;
   std::map<std::string, AccountRow> accounts_;
   std::map<std::string, TokenRow> tokens_;   // by hash
+  std::map<int64_t, std::vector<SettlementRow>> settlements_;  // by job id
   int64_t next_job_id_ = 1;
   int64_t next_node_id_ = 1;
 

@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS ledger_tx(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS ledger_entries(tx_id INTEGER NOT NULL REFERENCES ledger_tx(id), account TEXT NOT NULL,
   amount INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account);
+CREATE TABLE IF NOT EXISTS settlements(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, charged INTEGER NOT NULL,
+  fee INTEGER NOT NULL, refunded INTEGER NOT NULL, providers TEXT NOT NULL, PRIMARY KEY(job_id, attempt));
 CREATE TABLE IF NOT EXISTS outputs(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL,
   size INTEGER NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(job_id, attempt, name));
 )sql";
@@ -127,6 +129,28 @@ Result<std::vector<TokenRow>> ControllerStore::LoadTokens() {
   GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT hash, account, kind, node_id FROM api_tokens"));
   std::vector<TokenRow> out;
   for (const auto& r : rows) out.push_back({SqlText(r[0]), SqlText(r[1]), SqlText(r[2]), SqlText(r[3])});
+  return out;
+}
+
+Status ControllerStore::AddSettlement(const SettlementRow& s) {
+  nlohmann::json providers = nlohmann::json::array();
+  for (const auto& [account, share] : s.providers) providers.push_back({account, share});
+  return db_->Exec(
+      "INSERT INTO settlements(job_id, attempt, charged, fee, refunded, providers) VALUES(?, ?, ?, ?, ?, ?)",
+      {s.job_id, int64_t{s.attempt}, s.charged, s.fee, s.refunded, providers.dump()});
+}
+
+Result<std::vector<SettlementRow>> ControllerStore::LoadSettlements() {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT job_id, attempt, charged, fee, refunded, providers "
+                                            "FROM settlements ORDER BY job_id, attempt"));
+  std::vector<SettlementRow> out;
+  for (const auto& r : rows) {
+    SettlementRow s{SqlInt(r[0]), static_cast<int>(SqlInt(r[1])), SqlInt(r[2]), SqlInt(r[3]), SqlInt(r[4]), {}};
+    auto j = nlohmann::json::parse(SqlText(r[5]), nullptr, false);
+    if (j.is_discarded()) return Status::Corruption("settlement of job " + std::to_string(s.job_id));
+    for (const auto& p : j) s.providers.emplace_back(p[0].get<std::string>(), p[1].get<Micros>());
+    out.push_back(std::move(s));
+  }
   return out;
 }
 

@@ -34,6 +34,13 @@ struct OutputRow {
   std::string path;     // where the controller keeps the bytes
 };
 
+struct SettlementRow {    // what one attempt of a job cost, for sacct and scontrol
+  int64_t job_id = 0;
+  int attempt = 0;
+  Micros charged = 0, fee = 0, refunded = 0;
+  std::vector<std::pair<std::string, Micros>> providers;  // provider account -> share
+};
+
 struct LedgerLine {       // one entry of an account's history
   int64_t tx_id = 0;
   int64_t time_ms = 0;
@@ -63,6 +70,9 @@ class ControllerStore {
   Result<std::vector<AccountRow>> LoadAccounts();
   Status AddToken(const TokenRow& t, int64_t now_ms);
   Result<std::vector<TokenRow>> LoadTokens();
+
+  Status AddSettlement(const SettlementRow& s);
+  Result<std::vector<SettlementRow>> LoadSettlements();
 
   Status AddOutput(const OutputRow& o);
   Result<std::vector<OutputRow>> ListOutputs(int64_t job_id, int attempt);
