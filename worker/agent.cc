@@ -486,7 +486,8 @@ void Agent::Deliver(const std::string& jobdir) {
   if (res.is_discarded()) return;
   int64_t id = res["job_id"].get<int64_t>();
   std::string base = "/api/v1/jobs/" + std::to_string(id);
-  for (int delay = 200; !stopping_; delay = std::min(delay * 2, 10'000)) {
+  // One try even while stopping, so a clean shutdown still reports what ended.
+  for (int delay = 200;; delay = std::min(delay * 2, 10'000)) {
     auto api = Client(60);
     if (!api.ok()) return;
     bool ok = true;
