@@ -51,7 +51,9 @@ int64_t QueryInt(const httplib::Request& r, const char* key, int64_t dflt) {
 }  // namespace
 
 Controller::Controller(ControllerConfig cfg, std::unique_ptr<Clock> clock)
-    : cfg_(std::move(cfg)), clock_(std::move(clock)), core_(cfg_.sched) {}
+    : cfg_(std::move(cfg)), clock_(std::move(clock)), core_(cfg_.sched) {
+  if (!cfg_.site_rtts.empty()) core_.SetSiteRtts(cfg_.site_rtts);
+}
 
 Controller::~Controller() {
   Stop();
@@ -104,6 +106,8 @@ Status Controller::Open() {
   }
   GM_ASSIGN_OR_RETURN(auto settled, store_->LoadSettlements());
   for (auto& row : settled) settlements_[row.job_id].push_back(std::move(row));
+  GM_ASSIGN_OR_RETURN(auto usage, store_->LoadFairShare());
+  for (const auto& [account, value, as_of] : usage) core_.fairshare().Restore(account, value, as_of);
   GM_ASSIGN_OR_RETURN(auto jobs, store_->LoadJobs());
   for (auto& j : jobs) core_.Restore(std::move(j));
 
@@ -183,6 +187,8 @@ void Controller::Routes(httplib::Server& s) {
   Handle(s, "GET", "/api/v1/jobs", api, bind(&Controller::ListJobs));
   Handle(s, "GET", R"(/api/v1/jobs/(\d+))", api, bind(&Controller::GetJob));
   Handle(s, "POST", R"(/api/v1/jobs/(\d+)/cancel)", api, bind(&Controller::CancelJob));
+  Handle(s, "POST", R"(/api/v1/jobs/(\d+)/(hold|release|requeue|update))", api, bind(&Controller::ControlJob));
+  Handle(s, "GET", "/api/v1/priority", api, bind(&Controller::PriorityList));
   Handle(s, "GET", R"(/api/v1/jobs/(\d+)/outputs)", api, bind(&Controller::ListOutputs));
   Handle(s, "GET", "/api/v1/nodes", any, bind(&Controller::ListNodes));
   Handle(s, "GET", "/api/v1/wallet", api, bind(&Controller::Wallet));
@@ -221,41 +227,54 @@ Result<json> Controller::SubmitJob(const httplib::Request& r, const Caller& c) {
                                    std::to_string(cfg_.max_script_bytes));
   if (spec.nodes_min < 1 || spec.nodes_max < spec.nodes_min)
     return Status::InvalidArgument("invalid node count");
-  if (spec.partition.empty()) spec.partition = cfg_.default_partition;
-  if (spec.partition != cfg_.default_partition)
-    return Status::InvalidArgument("invalid partition name specified: '" + spec.partition + "'");
-  if (!spec.array_tasks.empty())
-    return Status::InvalidArgument("job arrays are not supported by this controller yet");
-  Job job;
-  job.id = next_job_id_;
-  job.spec = std::move(spec);
-  job.user = c.account;
-  job.payer = c.account;
-  if (job.spec.submit_user.empty()) job.spec.submit_user = c.account;
+  if (spec.submit_user.empty()) spec.submit_user = c.account;
+  // An array is one job per task (Slurm gives each its own id); the first
+  // task's id is the array's (%A, SLURM_ARRAY_JOB_ID).
+  std::vector<int> tasks = spec.array_tasks;
+  if (tasks.empty()) tasks.push_back(-1);
+  int64_t first = next_job_id_;
   int64_t now = clock_->NowUnixMs();
-  GM_RETURN_IF_ERROR(core_.Submit(job, now));
-  ++next_job_id_;
-  Job& stored = *core_.FindJob(job.id);
+  std::vector<int64_t> ids;
+  for (int t : tasks) {
+    Job job;
+    job.id = first + static_cast<int64_t>(ids.size());
+    job.spec = spec;
+    job.user = c.account;
+    job.payer = c.account;
+    if (t >= 0) {
+      job.array_job_id = first;
+      job.array_task_id = t;
+    }
+    Status s = core_.Submit(std::move(job), now);
+    if (!s.ok()) {
+      for (int64_t id : ids) core_.Forget(id);
+      return s;
+    }
+    ids.push_back(first + static_cast<int64_t>(ids.size()));
+  }
+  next_job_id_ = first + static_cast<int64_t>(ids.size());
+  Job& stored = *core_.FindJob(first);
   json warnings = json::array();
-  if (!core_.EverFeasible(stored))
-    warnings.push_back("no node in the federation can satisfy this request now; the job stays "
-                       "pending (BadConstraints) until one joins");
+  sched::Feasibility f = core_.CheckFeasible(stored);
+  if (!f.ever)
+    warnings.push_back("no node in the federation can satisfy this request now (" + f.reason +
+                       "); the job stays pending until one can");
   {
     SqlTransaction tx(store_->db());
     CheckOk(tx.begin_status(), "begin");
-    CheckOk(store_->SaveJob(stored), "save job");
+    for (int64_t id : ids) CheckOk(store_->SaveJob(*core_.FindJob(id)), "save job");
     CheckOk(store_->SetCounter("next_job_id", next_job_id_), "save counter");
     CheckOk(tx.Commit(), "commit");
   }
-  spdlog::info("job {} submitted by {} ({} node(s), {} GPU(s)/node)", job.id, c.account,
-               stored.spec.nodes_min, stored.spec.GpusPerNode());
+  spdlog::info("job {} submitted by {} ({} task(s), {} node(s), {} GPU(s)/node)", first, c.account,
+               ids.size(), stored.spec.nodes_min, stored.spec.GpusPerNode());
   RunSchedule();
-  return json{{"job_id", job.id}, {"state", sched::JobStateName(stored.state)},
+  return json{{"job_id", first}, {"job_ids", ids}, {"state", sched::JobStateName(stored.state)},
               {"reason", stored.reason}, {"warnings", warnings}};
 }
 
 json Controller::Summary(const Job& job) const {
-  json j = sched::JobSummary(job, core_.nodes());
+  json j = sched::JobSummary(job, [this](const std::string& id) { return core_.FindNode(id); });
   Micros charged = 0, fee = 0, refunded = 0;
   std::map<std::string, Micros> providers;
   auto it = settlements_.find(job.id);
@@ -313,6 +332,18 @@ Result<json> Controller::CancelJob(const httplib::Request& r, const Caller& c) {
   GM_ASSIGN_OR_RETURN(Job * job, JobFromPath(r, c));
   if (sched::IsTerminal(job->state))
     return Status::FailedPrecondition("Job/step already completing or completed");
+  json body = json::parse(r.body.empty() ? "{}" : r.body, nullptr, false);
+  std::string sig = body.is_object() ? body.value("signal", "") : "";
+  if (!sig.empty()) {
+    static const std::set<std::string> kSignals = {"HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "KILL",
+                                                   "CONT", "STOP", "TSTP", "ALRM", "URG"};
+    if (!kSignals.count(sig)) return Status::InvalidArgument("Invalid signal '" + sig + "'");
+    if (job->state != JobState::kRunning)
+      return Status::FailedPrecondition("Job is pending execution: it has no process to signal");
+    signals_[job->id].emplace_back(next_signal_seq_++, sig);
+    TouchJobNodes(*job);
+    return json{{"job_id", job->id}, {"state", sched::JobStateName(job->state)}, {"signal", sig}};
+  }
   int64_t now = clock_->NowUnixMs();
   bool ended = core_.Cancel(job->id, now);
   CheckOk(store_->SaveJob(*job), "save job");
@@ -320,6 +351,64 @@ Result<json> Controller::CancelJob(const httplib::Request& r, const Caller& c) {
   spdlog::info("job {} cancel requested by {}", job->id, c.account);
   if (ended) RunSchedule();  // a cancelled job may satisfy another's dependency
   return json{{"job_id", job->id}, {"state", sched::JobStateName(job->state)}};
+}
+
+Result<json> Controller::ControlJob(const httplib::Request& r, const Caller& c) {
+  GM_ASSIGN_OR_RETURN(Job * job, JobFromPath(r, c));
+  std::string what = r.matches[2];
+  bool admin = c.role == "admin";
+  int64_t now = clock_->NowUnixMs();
+  if (what == "hold") {
+    GM_RETURN_IF_ERROR(core_.Hold(job->id, admin));
+  } else if (what == "release") {
+    GM_RETURN_IF_ERROR(core_.Release(job->id, admin));
+  } else if (what == "update") {
+    GM_ASSIGN_OR_RETURN(json b, ParseJsonBody(r));
+    sched::JobUpdate u;
+    if (b.contains("time_limit_s")) u.time_limit_s = b["time_limit_s"].get<int64_t>();
+    if (b.contains("nice")) {
+      u.nice = b["nice"].get<int>();
+      if (*u.nice < 0 && !admin) return Status::PermissionDenied("only an admin may set a negative nice");
+    }
+    if (b.contains("qos")) u.qos = b["qos"].get<std::string>();
+    if (b.contains("partition")) u.partition = b["partition"].get<std::string>();
+    if (b.contains("max_price")) u.max_price = b["max_price"].get<Micros>();
+    if (u.time_limit_s && !admin && *u.time_limit_s > job->time_limit_s)
+      return Status::PermissionDenied("only an admin may raise a job's time limit");
+    GM_RETURN_IF_ERROR(core_.Update(job->id, u));
+  } else {  // requeue: the attempt so far is the user's choice, so it is charged
+    if (job->state != JobState::kRunning && job->state != JobState::kCompleting)
+      return Status::FailedPrecondition("Job is not running: only a running job can be requeued");
+    SqlTransaction tx(store_->db());
+    CheckOk(tx.begin_status(), "begin");
+    std::vector<std::string> nodes;
+    for (const auto& a : job->alloc) nodes.push_back(a.node_id);
+    SettleAttempt(*job, std::max<int64_t>(0, now - job->start_ms), /*provider_fault=*/false);
+    core_.Requeue(job->id, now, "requeued by " + c.account, /*provider_fault=*/false);
+    CheckOk(store_->SaveJob(*job), "save job");
+    CheckOk(tx.Commit(), "commit");
+    SaveFairShare(job->payer);
+    for (const auto& n : nodes) Touch(n);
+  }
+  CheckOk(store_->SaveJob(*job), "save job");
+  spdlog::info("job {}: {} by {}", job->id, what, c.account);
+  RunSchedule();
+  return json{{"job_id", job->id}, {"state", sched::JobStateName(job->state)}, {"reason", job->reason}};
+}
+
+Result<json> Controller::PriorityList(const httplib::Request& r, const Caller& c) {
+  int64_t now = clock_->NowUnixMs();
+  const auto& w = core_.options().priority;
+  json out = json::array();
+  for (const auto& [id, job] : core_.jobs()) {
+    if (job.state != JobState::kPending) continue;
+    auto f = core_.Priority(job, now);
+    out.push_back({{"id", id}, {"user", job.user}, {"account", job.payer}, {"partition", job.spec.partition},
+                   {"priority", f.total}, {"age", w.age * f.age}, {"fairshare", w.fairshare * f.fairshare},
+                   {"job_size", w.job_size * f.job_size}, {"qos", w.qos * f.qos}, {"nice", f.nice}});
+  }
+  return json{{"jobs", out},
+              {"weights", {{"age", w.age}, {"fairshare", w.fairshare}, {"job_size", w.job_size}, {"qos", w.qos}}}};
 }
 
 // ---- nodes and work ---------------------------------------------------------
@@ -351,14 +440,20 @@ Result<json> Controller::RegisterNode(const httplib::Request& r, const Caller& c
   SqlTransaction tx(store_->db());
   CheckOk(tx.begin_status(), "begin");
   if (c.kind == "node") {
-    sched::Node* old = core_.FindNode(c.node_id);
+    const sched::Node* old = core_.FindNode(c.node_id);
     if (!old) return Status::NotFound("node " + c.node_id + " is not registered");
     n.id = old->id;
     n.drain = old->drain;
+    n.drain_reason = old->drain_reason;
+    n.verification = old->verification;
+    n.reputation = old->reputation;
+    n.trust_level = old->trust_level;
+    n.tflops = old->tflops;
+    n.stake = old->stake;
     if (n.name != old->name)
       return Status::InvalidArgument("a node cannot change its name (" + old->name + ")");
   } else {
-    for (const auto& [id, other] : core_.nodes())
+    for (const auto& other : core_.nodes())
       if (other.name == n.name)
         return Status::AlreadyExists("a node named '" + n.name + "' is already registered");
     n.id = "n" + std::to_string(next_node_id_++);
@@ -381,7 +476,7 @@ Result<json> Controller::RegisterNode(const httplib::Request& r, const Caller& c
 Result<json> Controller::Heartbeat(const httplib::Request& r, const Caller& c) {
   std::string id = r.matches[1];
   if (id != c.node_id) return Status::PermissionDenied("a node may only heartbeat for itself");
-  sched::Node* n = core_.FindNode(id);
+  const sched::Node* n = core_.FindNode(id);
   if (!n) return Status::NotFound("node " + id + " is not registered");
   if (!n->up)
     return Status::FailedPrecondition("node " + n->name + " is DOWN: register again");
@@ -403,7 +498,9 @@ json Controller::LaunchPayload(const Job& job) {
               {"gpu_indices", job.alloc[0].gpu_indices},
               {"cpus", job.alloc[0].cpus},
               {"time_limit_s", job.time_limit_s},
-              {"kill_grace_s", cfg_.sched.kill_grace_s}};
+              {"kill_grace_s", cfg_.sched.kill_grace_s},
+              {"array_job_id", job.array_job_id},
+              {"array_task_id", job.array_task_id}};
 }
 
 json Controller::WorkFor(const std::string& node_id) {
@@ -413,9 +510,12 @@ json Controller::WorkFor(const std::string& node_id) {
   for (int64_t id : n->jobs) {
     const Job* job = core_.FindJob(id);
     if (!job || job->alloc.empty() || job->alloc[0].node_id != node_id) continue;
-    if (job->state == JobState::kRunning)
-      jobs.push_back({{"job_id", id}, {"attempt", job->attempt}, {"action", "run"},
-                      {"launch", LaunchPayload(*job)}});
+    if (job->state == JobState::kRunning) {
+      json item{{"job_id", id}, {"attempt", job->attempt}, {"action", "run"}, {"launch", LaunchPayload(*job)}};
+      auto sig = signals_.find(id);
+      if (sig != signals_.end()) item["signals"] = sig->second;
+      jobs.push_back(std::move(item));
+    }
     else if (job->state == JobState::kCompleting)
       jobs.push_back({{"job_id", id}, {"attempt", job->attempt}, {"action", "stop"},
                       {"why", sched::JobStateName(job->completing_to)}});
@@ -512,19 +612,41 @@ void Controller::EndJob(int64_t job_id, JobState state, int exit_code, int signa
   CheckOk(tx.Commit(), "commit");
   spdlog::info("job {} ended {} (exit {}:{})", job_id, sched::JobStateName(job.state), exit_code,
                signal);
+  SaveFairShare(job.payer);
+  signals_.erase(job_id);
   for (const auto& n : nodes) Touch(n);
   RunSchedule();
 }
 
+void Controller::SaveFairShare(const std::string& account) {
+  auto it = core_.fairshare().raw().find(account);
+  if (it == core_.fairshare().raw().end()) return;
+  CheckOk(store_->SaveFairShare(account, it->second.first, it->second.second), "save fair-share");
+}
+
 void Controller::RequeueJob(int64_t job_id, const std::string& why) {
   Job& job = *core_.FindJob(job_id);
+  if (job.spec.requeue == false) {
+    // --no-requeue: the job ends NODE_FAIL; the lost time is still not charged.
+    std::vector<std::string> nodes;
+    for (const auto& a : job.alloc) nodes.push_back(a.node_id);
+    SqlTransaction tx(store_->db());
+    CheckOk(tx.begin_status(), "begin");
+    SettleAttempt(job, 0, /*provider_fault=*/true);
+    core_.FinishJob(job_id, JobState::kNodeFail, 0, 0, clock_->NowUnixMs());
+    CheckOk(store_->SaveJob(job), "save job");
+    CheckOk(tx.Commit(), "commit");
+    spdlog::warn("job {} ended NODE_FAIL ({}); --no-requeue", job_id, why);
+    for (const auto& n : nodes) Touch(n);
+    return;
+  }
   std::vector<std::string> nodes;
   for (const auto& a : job.alloc) nodes.push_back(a.node_id);
   SqlTransaction tx(store_->db());
   CheckOk(tx.begin_status(), "begin");
   // Time lost to a provider's fault is not charged: the whole hold comes back.
   SettleAttempt(job, 0, /*provider_fault=*/true);
-  core_.Requeue(job_id, clock_->NowUnixMs(), why);
+  core_.Requeue(job_id, clock_->NowUnixMs(), why, /*provider_fault=*/true);
   CheckOk(store_->SaveJob(job), "save job");
   CheckOk(tx.Commit(), "commit");
   spdlog::warn("job {} requeued ({}), attempt {} next", job_id, why, job.attempt);
@@ -624,10 +746,22 @@ void Controller::DownloadOutput(const httplib::Request& r, httplib::Response& re
 
 Result<json> Controller::ListNodes(const httplib::Request& r, const Caller& c) {
   json out = json::array();
-  for (const auto& [id, n] : core_.nodes()) out.push_back(sched::NodeSummary(n));
-  return json{{"nodes", out}, {"partition", cfg_.default_partition},
-              {"default_time_limit_s", cfg_.sched.default_time_limit_s},
-              {"max_time_limit_s", cfg_.sched.max_time_limit_s}};
+  for (const auto& n : core_.nodes()) {
+    json nj = sched::NodeSummary(n);
+    nj["group"] = core_.GroupOf(n);
+    json parts = json::array();
+    for (const auto& p : core_.partitions())
+      if (p.Contains(n)) parts.push_back(p.name);
+    nj["partitions"] = parts;
+    out.push_back(nj);
+  }
+  json parts = json::array();
+  for (const auto& p : core_.partitions())
+    parts.push_back({{"name", p.name}, {"default", p.is_default}, {"default_time_s", p.default_time_s},
+                     {"max_time_s", p.max_time_s}, {"min_trust", p.min_trust}});
+  const sched::Partition* def = core_.FindPartition("");
+  return json{{"nodes", out}, {"partitions", parts}, {"partition", def->name},
+              {"default_time_limit_s", def->default_time_s}, {"max_time_limit_s", def->max_time_s}};
 }
 
 // ---- accounts and money -------------------------------------------------------

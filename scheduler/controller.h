@@ -33,7 +33,9 @@ struct ControllerConfig {
   std::vector<std::string> tls_names;        // extra DNS names for the certificate
   sched::Options sched;                      // time limits, heartbeat timeout, kill grace
   acct::FeePolicy fees;                      // provider share (92 % by default)
-  std::string default_partition = "main";    // the one partition of this first cut
+  // Measured round-trip times between sites: sites under sched.max_group_rtt_ms
+  // form one locality group for multi-node jobs.
+  std::vector<std::tuple<std::string, std::string, double>> site_rtts;
   int http_threads = 64;                     // workers long-poll, so more than cores
   int tick_ms = 1000;                        // timer period for heartbeats and limits
   int64_t max_output_bytes = 64ll << 20;     // per returned output file
@@ -73,6 +75,8 @@ class Controller {
   Result<nlohmann::json> ListJobs(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> GetJob(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> CancelJob(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> ControlJob(const httplib::Request& r, const Caller& c);  // hold, release, requeue, update
+  Result<nlohmann::json> PriorityList(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> ListOutputs(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> ListNodes(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> Wallet(const httplib::Request& r, const Caller& c);
@@ -93,6 +97,7 @@ class Controller {
   void StartJob(const sched::StartDecision& d);
   void EndJob(int64_t job_id, sched::JobState state, int exit_code, int signal, int64_t served_ms);
   void RequeueJob(int64_t job_id, const std::string& why);
+  void SaveFairShare(const std::string& account);
   void SettleAttempt(sched::Job& job, int64_t served_ms, bool provider_fault);
   void OnTick();
   nlohmann::json WorkFor(const std::string& node_id);
@@ -110,7 +115,7 @@ class Controller {
   ControllerConfig cfg_;
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<ControllerStore> store_;
-  sched::Scheduler core_;
+  sched::Scheduler core_;   // options validated by the caller (Scheduler::ValidateOptions)
   acct::Ledger ledger_;
   std::map<std::string, AccountRow> accounts_;
   std::map<std::string, TokenRow> tokens_;   // by hash
@@ -122,6 +127,10 @@ class Controller {
   std::condition_variable work_cv_;   // wakes long polls
   std::condition_variable tick_cv_;   // wakes the ticker to stop
   std::map<std::string, uint64_t> node_gen_;  // bumped when a node's work changes
+  // Signals asked with scancel --signal, per job: (sequence, name). One-shot,
+  // so kept apart from the level-triggered desired state; lost on restart.
+  std::map<int64_t, std::vector<std::pair<int, std::string>>> signals_;
+  int next_signal_seq_ = 1;
   std::unique_ptr<httplib::Server> server_;
   std::thread ticker_;
   bool stopping_ = false;

@@ -1,8 +1,11 @@
-// Scheduler core: job state machine, feasibility and placement.
+// Scheduler core: job state machine, priority order, placement and backfill.
 #include "scheduler/core.h"
 
+#include "accounting/ledger.h"
+
 #include <algorithm>
-#include <sstream>
+#include <cstdlib>
+#include <numeric>
 
 namespace gm::sched {
 
@@ -18,13 +21,18 @@ constexpr StateNames kStates[] = {
     {JobState::kCompleting, "COMPLETING", "CG"}, {JobState::kCompleted, "COMPLETED", "CD"},
     {JobState::kFailed, "FAILED", "F"},        {JobState::kCancelled, "CANCELLED", "CA"},
     {JobState::kTimeout, "TIMEOUT", "TO"},     {JobState::kNodeFail, "NODE_FAIL", "NF"},
+    {JobState::kRequeued, "REQUEUED", "RQ"},
 };
 
-std::vector<std::string> Split(const std::string& s, const std::string& seps) {
+constexpr std::pair<NodeTrust, const char*> kTrustNames[] = {
+    {NodeTrust::kPending, "PENDING"}, {NodeTrust::kVerified, "VERIFIED"},
+    {NodeTrust::kRejected, "REJECTED"}, {NodeTrust::kBanned, "BANNED"}};
+
+std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::string cur;
   for (char c : s) {
-    if (seps.find(c) != std::string::npos) {
+    if (c == sep) {
       out.push_back(cur);
       cur.clear();
     } else {
@@ -33,6 +41,13 @@ std::vector<std::string> Split(const std::string& s, const std::string& seps) {
   }
   out.push_back(cur);
   return out;
+}
+
+Partition DefaultPartition() {
+  Partition p;
+  p.name = "main";
+  p.is_default = true;
+  return p;
 }
 
 }  // namespace
@@ -55,13 +70,26 @@ std::optional<JobState> JobStateFromName(const std::string& name) {
 bool IsTerminal(JobState s) {
   return s != JobState::kPending && s != JobState::kRunning && s != JobState::kCompleting;
 }
+const char* NodeTrustName(NodeTrust t) {
+  for (const auto& [v, name] : kTrustNames)
+    if (v == t) return name;
+  return "PENDING";
+}
+std::optional<NodeTrust> NodeTrustFromName(const std::string& name) {
+  for (const auto& [v, n] : kTrustNames)
+    if (name == n) return v;
+  return std::nullopt;
+}
 
 int Node::GpusFree() const {
   return static_cast<int>(std::count(gpu_busy.begin(), gpu_busy.end(), false));
 }
 
 std::string Node::DisplayState() const {
+  if (verification == NodeTrust::kBanned) return "ban";
+  if (verification == NodeTrust::kRejected) return "rej";
   if (!up) return drain ? "down*" : "down";
+  if (verification == NodeTrust::kPending) return "pend";
   bool busy = !jobs.empty();
   if (drain) return busy ? "drng" : "drain";
   if (!busy) return "idle";
@@ -69,18 +97,67 @@ std::string Node::DisplayState() const {
   return full ? "alloc" : "mix";
 }
 
+bool Partition::Contains(const Node& n) const {
+  if (!gpu_models.empty() && !gpu_models.count(n.gpu_model)) return false;
+  if (!regions.empty() && !regions.count(n.region)) return false;
+  if (!node_names.empty() && !node_names.count(n.name)) return false;
+  if (n.trust_level < min_trust) return false;
+  for (const auto& f : features)
+    if (!n.features.count(f)) return false;
+  return true;
+}
+
+// ---- construction and nodes ------------------------------------------------------
+
+Status Scheduler::ValidateOptions(const Options& opts) {
+  GM_RETURN_IF_ERROR(MakeKeyFn(opts.policy, opts.score, opts.seed).status());
+  int defaults = 0;
+  std::set<std::string> names;
+  for (const auto& p : opts.partitions) {
+    if (p.name.empty()) return Status::InvalidArgument("a partition needs a name");
+    if (!names.insert(p.name).second) return Status::InvalidArgument("partition '" + p.name + "' defined twice");
+    if (p.default_time_s > p.max_time_s)
+      return Status::InvalidArgument("partition '" + p.name + "': default time exceeds its maximum");
+    defaults += p.is_default;
+  }
+  if (!opts.partitions.empty() && defaults != 1)
+    return Status::InvalidArgument("exactly one partition must be the default (Default=YES)");
+  return Status::OK();
+}
+
+Scheduler::Scheduler(Options opts) : opts_(std::move(opts)), fairshare_(opts_.priority.usage_half_life_s) {
+  if (opts_.partitions.empty()) opts_.partitions.push_back(DefaultPartition());
+  auto key = MakeKeyFn(opts_.policy, opts_.score, opts_.seed);
+  if (!key.ok()) std::abort();  // ValidateOptions was not called: a programming error
+  index_ = std::make_unique<NodeIndex>(&nodes_, *key);
+}
+
+std::optional<size_t> Scheduler::IndexOf(const std::string& id) const {
+  auto it = node_index_.find(id);
+  if (it == node_index_.end()) return std::nullopt;
+  return it->second;
+}
+
+const Node* Scheduler::FindNode(const std::string& id) const {
+  auto i = IndexOf(id);
+  return i ? &nodes_[*i] : nullptr;
+}
+
 void Scheduler::UpsertNode(const Node& node) {
-  auto it = nodes_.find(node.id);
-  if (it == nodes_.end()) {
+  auto i = IndexOf(node.id);
+  if (!i) {
     Node n = node;
     n.gpu_busy.assign(n.gpus, false);
     n.jobs.clear();
     n.cpus_used = 0;
     n.mem_used_mb = 0;
-    nodes_.emplace(n.id, std::move(n));
+    node_index_[n.id] = nodes_.size();
+    nodes_.push_back(std::move(n));
+    index_->Update(nodes_.size() - 1);
+    TopologyChanged();
     return;
   }
-  Node& n = it->second;
+  Node& n = nodes_[*i];
   auto busy = n.gpu_busy;
   auto jobs = n.jobs;
   int cpus_used = n.cpus_used;
@@ -91,82 +168,166 @@ void Scheduler::UpsertNode(const Node& node) {
   n.jobs = jobs;
   n.cpus_used = cpus_used;
   n.mem_used_mb = mem_used;
+  index_->Update(*i);
+  TopologyChanged();
 }
 
-Node* Scheduler::FindNode(const std::string& id) {
-  auto it = nodes_.find(id);
-  return it == nodes_.end() ? nullptr : &it->second;
+bool Scheduler::MutateNode(const std::string& id, const std::function<void(Node&)>& fn) {
+  auto i = IndexOf(id);
+  if (!i) return false;
+  fn(nodes_[*i]);
+  index_->Update(*i);
+  TopologyChanged();
+  return true;
 }
+
+void Scheduler::SetSiteRtts(const std::vector<std::tuple<std::string, std::string, double>>& rtts) {
+  // Union-find over sites joined by a close enough pair; a group is named by
+  // its smallest site name, so the name does not depend on input order.
+  std::map<std::string, std::string> parent;
+  std::function<std::string(const std::string&)> find = [&](const std::string& s) {
+    auto it = parent.find(s);
+    if (it == parent.end() || it->second == s) return s;
+    return it->second = find(it->second);
+  };
+  for (const auto& [a, b, rtt] : rtts) {
+    if (rtt > opts_.max_group_rtt_ms) continue;
+    parent.emplace(a, a);
+    parent.emplace(b, b);
+    std::string ra = find(a), rb = find(b);
+    if (ra != rb) parent[std::max(ra, rb)] = std::min(ra, rb);
+  }
+  site_group_.clear();
+  for (const auto& [s, p] : parent) site_group_[s] = find(s);
+  index_->SetSiteGroups(site_group_);
+  TopologyChanged();
+}
+
+std::string Scheduler::GroupOf(const Node& n) const {
+  auto it = site_group_.find(n.site);
+  return it == site_group_.end() ? n.site : it->second;
+}
+
+const Partition* Scheduler::FindPartition(const std::string& name) const {
+  for (const auto& p : opts_.partitions)
+    if (name.empty() ? p.is_default : p.name == name) return &p;
+  return nullptr;
+}
+
+int Scheduler::PartitionNodeCount(const Partition& p) const {
+  int n = 0;
+  for (const auto& node : nodes_) n += p.Contains(node) ? 1 : 0;
+  return n;
+}
+
+// ---- jobs ---------------------------------------------------------------------------
 
 Job* Scheduler::FindJob(int64_t id) {
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : &it->second;
 }
 
-int Scheduler::CpusPerNode(const Job& job) const {
+Demand Scheduler::DemandFor(const Job& job) const {
   const JobSpec& s = job.spec;
-  int nodes = std::max(1, s.nodes_min);
-  int tasks_per_node = s.ntasks_per_node.value_or((s.EffectiveNtasks() + nodes - 1) / nodes);
-  return std::max(1, tasks_per_node) * std::max(1, s.cpus_per_task);
+  Demand d;
+  d.nodes = std::max(1, s.nodes_min);
+  d.gpus_per_node = s.GpusPerNode();
+  int tasks_per_node = s.ntasks_per_node.value_or((s.EffectiveNtasks() + d.nodes - 1) / d.nodes);
+  d.cpus_per_node = std::max(1, tasks_per_node) * std::max(1, s.cpus_per_task);
+  if (s.mem_per_node_mb) d.mem_per_node_mb = *s.mem_per_node_mb;
+  else if (s.mem_per_cpu_mb) d.mem_per_node_mb = *s.mem_per_cpu_mb * d.cpus_per_node;
+  d.gpu_type = s.gpu_type;
+  d.max_price = s.gm_max_price.value_or(0);
+  d.partition = FindPartition(s.partition);
+  d.min_trust = std::max(s.gm_min_trust.value_or(1), d.partition ? d.partition->min_trust : 1);
+  d.region = s.gm_region;
+  d.constraint = s.constraint;
+  d.exclusive = s.exclusive;
+  return d;
 }
 
-int64_t Scheduler::MemPerNode(const Job& job) const {
-  if (job.spec.mem_per_node_mb) return *job.spec.mem_per_node_mb;
-  if (job.spec.mem_per_cpu_mb) return *job.spec.mem_per_cpu_mb * CpusPerNode(job);
-  return 0;  // memory not requested: not tracked, as Slurm without a memory limit
+Status Scheduler::Submit(Job job, int64_t now_ms) {
+  if (jobs_.count(job.id)) return Status::AlreadyExists("job " + std::to_string(job.id) + " exists");
+  JobSpec& s = job.spec;
+  if (s.nodes_min < 1) return Status::InvalidArgument("a job needs at least one node");
+  const Partition* p = FindPartition(s.partition);
+  if (!p) return Status::InvalidArgument("invalid partition name specified: '" + s.partition + "'");
+  s.partition = p->name;
+  if (!s.qos.empty() && !opts_.qos_priority.count(s.qos))
+    return Status::InvalidArgument("invalid qos specification: '" + s.qos + "'");
+  if (s.time_unlimited) job.time_limit_s = p->max_time_s;
+  else job.time_limit_s = s.time_limit_s.value_or(p->default_time_s);
+  job.state = JobState::kPending;
+  job.submit_ms = now_ms;
+  if (job.eligible_ms < now_ms) job.eligible_ms = now_ms;
+  job.reason = "None";
+  jobs_.emplace(job.id, std::move(job));
+  return Status::OK();
 }
 
-bool Scheduler::NodeFits(const Node& n, const Job& job, bool ignore_usage) const {
-  if (!n.up || n.drain) return false;
-  const JobSpec& s = job.spec;
-  int gpn = s.GpusPerNode();
-  if (!s.gpu_type.empty() && gpn > 0 && n.gpu_model != s.gpu_type) return false;
-  if (!s.gm_region.empty() && n.region != s.gm_region) return false;
-  if (s.gm_max_price && n.price > *s.gm_max_price) return false;
-  int cpus = CpusPerNode(job);
-  int64_t mem = MemPerNode(job);
-  if (gpn > n.gpus || cpus > n.cpus || mem > n.mem_mb) return false;
-  if (ignore_usage) return true;
-  if (s.exclusive) return n.jobs.empty();
-  for (int64_t other : n.jobs) {
-    auto it = jobs_.find(other);
-    if (it != jobs_.end() && it->second.spec.exclusive) return false;
+void Scheduler::Restore(Job job) {
+  int64_t id = job.id;
+  auto& j = jobs_[id] = std::move(job);
+  if (j.state != JobState::kRunning && j.state != JobState::kCompleting) return;
+  if (j.array_job_id) ++array_running_[j.array_job_id];
+  for (const auto& a : j.alloc) {
+    auto i = IndexOf(a.node_id);
+    if (!i) continue;
+    Node& n = nodes_[*i];
+    for (int g : a.gpu_indices)
+      if (g >= 0 && g < static_cast<int>(n.gpu_busy.size())) n.gpu_busy[g] = true;
+    n.cpus_used += a.cpus;
+    n.mem_used_mb += a.mem_mb;
+    n.jobs.insert(id);
+    index_->Update(*i);
   }
-  return n.GpusFree() >= gpn && n.cpus - n.cpus_used >= cpus && n.mem_mb - n.mem_used_mb >= mem;
 }
 
-bool Scheduler::EverFeasible(const Job& job) const {
-  std::map<std::string, int> per_site;
-  for (const auto& [id, n] : nodes_)
-    if (NodeFits(n, job, /*ignore_usage=*/true)) ++per_site[n.site];
-  for (const auto& [site, count] : per_site)
-    if (count >= job.spec.nodes_min) return true;
-  return false;
+void Scheduler::Forget(int64_t id) {
+  auto it = jobs_.find(id);
+  if (it != jobs_.end() && it->second.state == JobState::kPending) jobs_.erase(it);
+  feasible_cache_.erase(id);
 }
 
-std::optional<std::vector<std::string>> Scheduler::Place(const Job& job) const {
-  // site -> feasible nodes as (price, name, id)
-  std::map<std::string, std::vector<std::tuple<Micros, std::string, std::string>>> by_site;
-  for (const auto& [id, n] : nodes_)
-    if (NodeFits(n, job, false)) by_site[n.site].emplace_back(n.price, n.name, n.id);
-  size_t need = static_cast<size_t>(std::max(1, job.spec.nodes_min));
-  std::optional<std::vector<std::string>> best;
-  Micros best_cost = 0;
-  for (auto& [site, cands] : by_site) {
-    if (cands.size() < need) continue;
-    std::sort(cands.begin(), cands.end());
-    Micros cost = 0;
-    std::vector<std::string> ids;
-    for (size_t i = 0; i < need; ++i) {
-      cost += std::get<0>(cands[i]);
-      ids.push_back(std::get<2>(cands[i]));
+Feasibility Scheduler::CheckFeasible(const Job& job) {
+  auto& cached = feasible_cache_[job.id];
+  if (cached.first == topology_gen_) return cached.second;
+  Demand d = DemandFor(job);
+  auto count_fitting = [&](const Demand& dem) {
+    std::map<size_t, int> per_group;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      const Node& n = nodes_[i];
+      if (!n.Schedulable() || index_->StaticMisfit(n, dem) != Misfit::kNone) continue;
+      if (++per_group[index_->GroupOf(i)] >= dem.nodes) return true;
     }
-    if (!best || cost < best_cost) {  // sites iterate in name order: ties keep the first
-      best = ids;
-      best_cost = cost;
-    }
+    return false;
+  };
+  Feasibility f;
+  if (!count_fitting(d)) {
+    f.ever = false;
+    bool any_schedulable = std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.Schedulable(); });
+    bool any_pending = std::any_of(nodes_.begin(), nodes_.end(),
+                                   [](const Node& n) { return n.verification == NodeTrust::kPending; });
+    Demand no_cap = d;
+    no_cap.max_price = 0;
+    Demand no_trust = d;
+    no_trust.min_trust = 1;
+    if (!any_schedulable) f.reason = any_pending || nodes_.empty() ? "NoVerifiedNodes" : "ReqNodeNotAvail";
+    else if (d.max_price > 0 && count_fitting(no_cap)) f.reason = "PriceCapTooLow";
+    else if (d.min_trust > 1 && count_fitting(no_trust)) f.reason = "TrustLevel";
+    else f.reason = "BadConstraints";
   }
-  return best;
+  cached = {topology_gen_, f};
+  return f;
+}
+
+PriorityFactors Scheduler::Priority(const Job& job, int64_t now_ms) const {
+  std::map<std::string, int> accounts;
+  for (const auto& [id, j] : jobs_)
+    if (j.state == JobState::kPending) ++accounts[j.payer];
+  int total_nodes = static_cast<int>(nodes_.size());
+  return ComputePriority(job, opts_.priority, opts_.qos_priority,
+                         fairshare_.Factor(job.payer, accounts, now_ms), total_nodes, now_ms);
 }
 
 bool Scheduler::DependencySatisfied(const Job& job, std::string* reason) const {
@@ -174,8 +335,8 @@ bool Scheduler::DependencySatisfied(const Job& job, std::string* reason) const {
   if (dep.empty()) return true;
   bool any_mode = dep.find('?') != std::string::npos;
   bool any_ok = false, all_ok = true;
-  for (const std::string& clause : Split(dep, any_mode ? "?" : ",")) {
-    auto parts = Split(clause, ":");
+  for (const std::string& clause : Split(dep, any_mode ? '?' : ',')) {
+    auto parts = Split(clause, ':');
     const std::string& kind = parts[0];
     bool ok = true, never = false;
     if (kind == "singleton") {
@@ -187,7 +348,7 @@ bool Scheduler::DependencySatisfied(const Job& job, std::string* reason) const {
     } else {
       for (size_t i = 1; i < parts.size(); ++i) {
         auto it = jobs_.find(std::strtoll(parts[i].c_str(), nullptr, 10));
-        if (it == jobs_.end()) continue;  // unknown or purged jobs count as done (Slurm does too)
+        if (it == jobs_.end()) continue;  // unknown or purged jobs count as done, as in Slurm
         const Job& o = it->second;
         bool done = IsTerminal(o.state);
         bool success = o.state == JobState::kCompleted;
@@ -210,44 +371,88 @@ bool Scheduler::DependencySatisfied(const Job& job, std::string* reason) const {
   return satisfied;
 }
 
-Status Scheduler::Submit(Job job, int64_t now_ms) {
-  if (jobs_.count(job.id)) return Status::AlreadyExists("job " + std::to_string(job.id) + " exists");
-  const JobSpec& s = job.spec;
-  if (s.nodes_min < 1) return Status::InvalidArgument("a job needs at least one node");
-  if (s.time_unlimited) job.time_limit_s = opts_.max_time_limit_s;
-  else job.time_limit_s = s.time_limit_s.value_or(opts_.default_time_limit_s);
-  job.state = JobState::kPending;
-  job.submit_ms = now_ms;
-  job.eligible_ms = now_ms;
-  job.reason = "None";
-  jobs_.emplace(job.id, std::move(job));
-  return Status::OK();
+bool Scheduler::ArrayLimitReached(const Job& job) const {
+  if (!job.array_job_id || !job.spec.array_max_running) return false;
+  auto it = array_running_.find(job.array_job_id);
+  return it != array_running_.end() && it->second >= *job.spec.array_max_running;
 }
 
-void Scheduler::Restore(Job job) {
-  int64_t id = job.id;
-  auto& j = jobs_[id] = std::move(job);
-  if (j.state != JobState::kRunning && j.state != JobState::kCompleting) return;
-  for (const auto& a : j.alloc) {
-    Node* n = FindNode(a.node_id);
-    if (!n) continue;
-    for (int g : a.gpu_indices)
-      if (g >= 0 && g < static_cast<int>(n->gpu_busy.size())) n->gpu_busy[g] = true;
-    n->cpus_used += a.cpus;
-    n->mem_used_mb += a.mem_mb;
-    n->jobs.insert(id);
-  }
+std::string Scheduler::Eligibility(const Job& job, int64_t now_ms) const {
+  if (job.held_by_admin) return "JobHeldAdmin";
+  if (job.spec.hold) return "JobHeldUser";
+  if (job.eligible_ms > now_ms) return "BeginTime";
+  const Partition* p = FindPartition(job.spec.partition);
+  if (p && job.time_limit_s > p->max_time_s) return "PartitionTimeLimit";
+  std::string dep;
+  if (!DependencySatisfied(job, &dep)) return dep;
+  if (ArrayLimitReached(job)) return "JobArrayTaskLimit";
+  return "";
 }
 
-void Scheduler::Allocate(Job& job, const std::vector<std::string>& node_ids) {
-  job.alloc.clear();
+Micros Scheduler::HoldFor(const Job& job, const std::vector<size_t>& placement) const {
   int gpn = job.spec.GpusPerNode();
-  int cpus = CpusPerNode(job);
-  int64_t mem = MemPerNode(job);
-  for (const auto& id : node_ids) {
-    Node& n = nodes_.at(id);
-    NodeAlloc a{id, {}, job.spec.exclusive ? n.cpus - n.cpus_used : cpus, mem, n.price};
-    int want = job.spec.exclusive ? n.GpusFree() : gpn;
+  Micros hold = 0;
+  for (size_t i : placement) {
+    const Node& n = nodes_[i];
+    Micros price = job.spec.gm_max_price ? *job.spec.gm_max_price : n.price;
+    int gpus = job.spec.exclusive ? n.GpusFree() : gpn;
+    hold += acct::ChargeFor(price, gpus, job.time_limit_s * 1000);
+  }
+  return hold;
+}
+
+std::optional<Scheduler::Reservation> Scheduler::Reserve(const Job& job, const Demand& d,
+                                                         int64_t now_ms) const {
+  std::vector<std::pair<int64_t, const Job*>> ends;
+  for (const auto& [id, j] : jobs_) {
+    if (j.state == JobState::kRunning) ends.emplace_back(j.start_ms + j.time_limit_s * 1000, &j);
+    else if (j.state == JobState::kCompleting) ends.emplace_back(now_ms, &j);
+  }
+  std::sort(ends.begin(), ends.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second->id < b.second->id;
+  });
+  std::unordered_map<size_t, Free> sim;
+  std::unordered_map<size_t, int> jobs_left;
+  auto free_of = [&](size_t i) {
+    auto it = sim.find(i);
+    return it != sim.end() ? it->second : NodeIndex::FreeOf(nodes_[i]);
+  };
+  for (const auto& [end, r] : ends) {
+    std::set<size_t> touched_groups;
+    std::vector<size_t> touched;
+    for (const auto& a : r->alloc) {
+      auto i = IndexOf(a.node_id);
+      if (!i) continue;
+      Free f = free_of(*i);
+      f.gpus += static_cast<int>(a.gpu_indices.size());
+      f.cpus += a.cpus;
+      f.mem_mb += a.mem_mb;
+      auto left = jobs_left.emplace(*i, static_cast<int>(nodes_[*i].jobs.size())).first;
+      f.empty = --left->second <= 0;
+      sim[*i] = f;
+      touched.push_back(*i);
+      touched_groups.insert(index_->GroupOf(*i));
+    }
+    int64_t start = std::max(end, now_ms);
+    if (d.nodes <= 1) {
+      for (size_t i : touched)
+        if (index_->Fits(nodes_[i], free_of(i), d)) return Reservation{start, {i}};
+    } else {
+      for (size_t g : touched_groups)
+        if (auto pick = index_->PlaceInGroup(g, d, free_of))
+          return Reservation{start, std::set<size_t>(pick->begin(), pick->end())};
+    }
+  }
+  return std::nullopt;
+}
+
+void Scheduler::Allocate(Job& job, const std::vector<size_t>& placement) {
+  job.alloc.clear();
+  Demand d = DemandFor(job);
+  for (size_t i : placement) {
+    Node& n = nodes_[i];
+    NodeAlloc a{n.id, {}, job.spec.exclusive ? n.cpus - n.cpus_used : d.cpus_per_node, d.mem_per_node_mb, n.price};
+    int want = job.spec.exclusive ? n.GpusFree() : d.gpus_per_node;
     for (int g = 0; g < n.gpus && static_cast<int>(a.gpu_indices.size()) < want; ++g)
       if (!n.gpu_busy[g]) {
         n.gpu_busy[g] = true;
@@ -256,66 +461,95 @@ void Scheduler::Allocate(Job& job, const std::vector<std::string>& node_ids) {
     n.cpus_used += a.cpus;
     n.mem_used_mb += a.mem_mb;
     n.jobs.insert(job.id);
+    index_->Update(i);
     job.alloc.push_back(std::move(a));
   }
+  if (job.array_job_id) ++array_running_[job.array_job_id];
 }
 
-void Scheduler::Release(Job& job) {
+void Scheduler::Release(Job& job, int64_t now_ms, bool count_usage) {
+  double units = 0;
+  double secs = job.start_ms > 0 ? std::max<int64_t>(0, now_ms - job.start_ms) / 1000.0 : 0;
   for (const auto& a : job.alloc) {
-    Node* n = FindNode(a.node_id);
-    if (!n || !n->jobs.count(job.id)) continue;
+    units += secs * (a.gpu_indices.empty() ? a.cpus : static_cast<double>(a.gpu_indices.size()));
+    auto i = IndexOf(a.node_id);
+    if (!i) continue;
+    Node& n = nodes_[*i];
+    if (!n.jobs.count(job.id)) continue;
     for (int g : a.gpu_indices)
-      if (g >= 0 && g < static_cast<int>(n->gpu_busy.size())) n->gpu_busy[g] = false;
-    n->cpus_used -= a.cpus;
-    n->mem_used_mb -= a.mem_mb;
-    n->jobs.erase(job.id);
+      if (g >= 0 && g < static_cast<int>(n.gpu_busy.size())) n.gpu_busy[g] = false;
+    n.cpus_used -= a.cpus;
+    n.mem_used_mb -= a.mem_mb;
+    n.jobs.erase(job.id);
+    index_->Update(*i);
   }
+  if (job.array_job_id && array_running_[job.array_job_id] > 0) --array_running_[job.array_job_id];
+  if (count_usage && units > 0) fairshare_.AddUsage(job.payer, units, now_ms);
 }
 
 std::vector<StartDecision> Scheduler::Schedule(int64_t now_ms, const CanHoldFn& can_hold) {
+  std::vector<Job*> pending;
+  for (auto& [id, job] : jobs_)
+    if (job.state == JobState::kPending) pending.push_back(&job);
+  if (pending.empty()) return {};
+  std::map<std::string, int> accounts;
+  for (Job* j : pending) ++accounts[j->payer];
+  std::map<std::string, double> fs;
+  for (const auto& [a, n] : accounts) fs[a] = fairshare_.Factor(a, accounts, now_ms);
+  int total_nodes = static_cast<int>(nodes_.size());
+  for (Job* j : pending)
+    j->priority = ComputePriority(*j, opts_.priority, opts_.qos_priority, fs[j->payer], total_nodes, now_ms).total;
+  std::stable_sort(pending.begin(), pending.end(), [](const Job* a, const Job* b) {
+    if (a->priority != b->priority) return a->priority > b->priority;
+    return a->id < b->id;
+  });
+
   std::vector<StartDecision> out;
-  for (auto& [id, job] : jobs_) {
-    if (job.state != JobState::kPending) continue;
-    if (job.spec.hold) { job.reason = "JobHeldUser"; continue; }
-    if (job.eligible_ms > now_ms) { job.reason = "BeginTime"; continue; }
-    if (job.time_limit_s > opts_.max_time_limit_s) { job.reason = "PartitionTimeLimit"; continue; }
-    std::string dep_reason;
-    if (!DependencySatisfied(job, &dep_reason)) { job.reason = dep_reason; continue; }
-    auto placement = Place(job);
+  std::optional<Reservation> reservation;
+  bool blocked = false;  // a higher-priority job is waiting for resources
+  for (Job* job : pending) {
+    job->expected_start_ms = 0;
+    std::string why = Eligibility(*job, now_ms);
+    if (!why.empty()) { job->reason = why; continue; }
+    Feasibility f = CheckFeasible(*job);
+    if (!f.ever) { job->reason = f.reason; continue; }
+    if (blocked && !opts_.backfill) { job->reason = "Priority"; continue; }
+    Demand d = DemandFor(*job);
+    const std::set<size_t>* avoid = nullptr;
+    if (reservation && now_ms + job->time_limit_s * 1000 > reservation->start_ms) avoid = &reservation->nodes;
+    auto placement = index_->Place(d, avoid);
     if (!placement) {
-      job.reason = EverFeasible(job) ? "Resources" : "BadConstraints";
+      if (!blocked) {
+        blocked = true;
+        job->reason = "Resources";
+        if (opts_.backfill) {
+          reservation = Reserve(*job, d, now_ms);
+          if (reservation) job->expected_start_ms = reservation->start_ms;
+        }
+      } else {
+        job->reason = "Priority";
+      }
       continue;
     }
-    std::vector<std::pair<Micros, int>> price_gpus;
-    int gpn = job.spec.GpusPerNode();
-    for (const auto& nid : *placement) {
-      const Node& n = nodes_.at(nid);
-      Micros price = job.spec.gm_max_price ? *job.spec.gm_max_price : n.price;
-      price_gpus.emplace_back(price, job.spec.exclusive ? n.GpusFree() : gpn);
-    }
-    Micros hold = 0;
-    for (const auto& [price, gpus] : price_gpus) {
-      __int128 c = static_cast<__int128>(price) * gpus * job.time_limit_s * 1000 / 3'600'000;
-      hold += static_cast<Micros>(c);
-    }
-    if (!can_hold(job, hold)) { job.reason = "InsufficientFunds"; continue; }
-    Allocate(job, *placement);
-    job.state = JobState::kRunning;
-    job.reason = "None";
-    job.start_ms = now_ms;
-    job.end_ms = 0;
-    job.held = hold;
-    out.push_back({id, hold});
+    Micros hold = HoldFor(*job, *placement);
+    if (!can_hold(*job, hold)) { job->reason = "InsufficientFunds"; continue; }
+    Allocate(*job, *placement);
+    job->state = JobState::kRunning;
+    job->reason = "None";
+    job->start_ms = now_ms;
+    job->end_ms = 0;
+    job->held = hold;
+    out.push_back({job->id, hold});
   }
   return out;
 }
 
-void Scheduler::FinishJob(int64_t id, JobState final_state, int exit_code, int exit_signal,
-                          int64_t now_ms) {
+void Scheduler::FinishJob(int64_t id, JobState final_state, int exit_code, int exit_signal, int64_t now_ms) {
   Job* job = FindJob(id);
   if (!job || IsTerminal(job->state)) return;
   if (job->state == JobState::kCompleting) final_state = job->completing_to;
-  Release(*job);
+  if (job->state == JobState::kRunning || job->state == JobState::kCompleting)
+    Release(*job, now_ms, /*count_usage=*/true);
   job->state = final_state;
   job->exit_code = exit_code;
   job->exit_signal = exit_signal;
@@ -339,12 +573,21 @@ bool Scheduler::Cancel(int64_t id, int64_t now_ms) {
   return false;
 }
 
-void Scheduler::Requeue(int64_t id, int64_t now_ms, const std::string& reason) {
+void Scheduler::Requeue(int64_t id, int64_t now_ms, const std::string& reason, bool provider_fault) {
   Job* job = FindJob(id);
   if (!job || (job->state != JobState::kRunning && job->state != JobState::kCompleting)) return;
-  Release(*job);
+  Attempt a;
+  a.attempt = job->attempt;
+  a.start_ms = job->start_ms;
+  a.end_ms = now_ms;
+  for (const auto& al : job->alloc) a.node_ids.push_back(al.node_id);
+  a.state = provider_fault ? JobState::kNodeFail : JobState::kRequeued;
+  a.reason = reason;
+  a.provider_fault = provider_fault;
+  job->history.push_back(a);
+  Release(*job, now_ms, /*count_usage=*/!provider_fault);
   job->state = JobState::kPending;
-  job->reason = reason;
+  job->reason = provider_fault ? "NodeFail" : "None";
   job->attempt += 1;
   job->held = 0;
   job->alloc.clear();
@@ -353,22 +596,63 @@ void Scheduler::Requeue(int64_t id, int64_t now_ms, const std::string& reason) {
   job->completing_to = JobState::kCompleted;
 }
 
+Status Scheduler::Hold(int64_t id, bool by_admin) {
+  Job* job = FindJob(id);
+  if (!job) return Status::NotFound("Invalid job id specified");
+  if (job->state != JobState::kPending) return Status::FailedPrecondition("Job is no longer pending execution");
+  if (by_admin) job->held_by_admin = true;
+  else job->spec.hold = true;
+  return Status::OK();
+}
+
+Status Scheduler::Release(int64_t id, bool by_admin) {
+  Job* job = FindJob(id);
+  if (!job) return Status::NotFound("Invalid job id specified");
+  if (job->state != JobState::kPending) return Status::FailedPrecondition("Job is no longer pending execution");
+  if (job->held_by_admin && !by_admin)
+    return Status::PermissionDenied("job was held by an administrator; only one may release it");
+  job->held_by_admin = false;
+  job->spec.hold = false;
+  return Status::OK();
+}
+
+Status Scheduler::Update(int64_t id, const JobUpdate& u) {
+  Job* job = FindJob(id);
+  if (!job) return Status::NotFound("Invalid job id specified");
+  if (job->state != JobState::kPending) return Status::FailedPrecondition("Job is no longer pending execution");
+  if (u.partition && !FindPartition(*u.partition))
+    return Status::InvalidArgument("invalid partition name specified: '" + *u.partition + "'");
+  if (u.qos && !opts_.qos_priority.count(*u.qos))
+    return Status::InvalidArgument("invalid qos specification: '" + *u.qos + "'");
+  if (u.time_limit_s && *u.time_limit_s <= 0) return Status::InvalidArgument("invalid time limit");
+  if (u.time_limit_s) job->time_limit_s = *u.time_limit_s;
+  if (u.nice) job->spec.nice = *u.nice;
+  if (u.qos) job->spec.qos = *u.qos;
+  if (u.partition) job->spec.partition = *u.partition;
+  if (u.max_price) job->spec.gm_max_price = *u.max_price;
+  feasible_cache_.erase(id);
+  return Status::OK();
+}
+
 void Scheduler::Heartbeat(const std::string& node_id, int64_t now_ms) {
-  if (Node* n = FindNode(node_id)) n->last_heartbeat_ms = now_ms;
+  auto i = IndexOf(node_id);
+  if (i) nodes_[*i].last_heartbeat_ms = now_ms;
 }
 
 Scheduler::TickResult Scheduler::Tick(int64_t now_ms) {
   TickResult r;
-  for (auto& [id, n] : nodes_) {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
     if (n.up && now_ms - n.last_heartbeat_ms > opts_.heartbeat_timeout_ms) {
       n.up = false;
-      r.nodes_lost.push_back(id);
+      index_->Update(i);
+      TopologyChanged();
+      r.nodes_lost.push_back(n.id);
       for (int64_t j : n.jobs) r.jobs_on_lost.push_back(j);
     }
   }
   std::sort(r.jobs_on_lost.begin(), r.jobs_on_lost.end());
-  r.jobs_on_lost.erase(std::unique(r.jobs_on_lost.begin(), r.jobs_on_lost.end()),
-                       r.jobs_on_lost.end());
+  r.jobs_on_lost.erase(std::unique(r.jobs_on_lost.begin(), r.jobs_on_lost.end()), r.jobs_on_lost.end());
   for (auto& [id, job] : jobs_) {
     if (job.state != JobState::kRunning && job.state != JobState::kCompleting) continue;
     int64_t limit_ms = job.start_ms + job.time_limit_s * 1000;
@@ -379,7 +663,7 @@ Scheduler::TickResult Scheduler::Tick(int64_t now_ms) {
     }
     // The worker enforces the limit; if it never reports, stop waiting.
     if (now_ms >= limit_ms + (opts_.kill_grace_s + 60) * 1000 &&
-        std::find(r.jobs_on_lost.begin(), r.jobs_on_lost.end(), id) == r.jobs_on_lost.end())
+        !std::binary_search(r.jobs_on_lost.begin(), r.jobs_on_lost.end(), id))
       r.jobs_timed_out.push_back(id);
   }
   return r;

@@ -1,92 +1,36 @@
-// The pure scheduler core: node registry, job state machine and matching.
-// No I/O, no threads, no clock: the controller feeds it events with the time
-// and applies the decisions it returns (persisting them first).
+// The pure scheduler core: node registry, job state machine, priority,
+// matching, gang allocation and EASY backfill. No I/O, no threads, no clock:
+// the controller (and gmsim) feed it events with the time and apply the
+// decisions it returns, persisting them first.
 //
-// Algorithm (first cut): pending jobs are considered in priority order (FIFO
-// by id here); for each, the feasible nodes are grouped by site (the locality
-// group), and the job takes the N cheapest feasible nodes of the site whose N
-// cheapest cost least in total, all at once or not at all. Ties break by
-// node name, so the same inputs always give the same placement.
+// A scheduling pass (Schedule) orders pending jobs by multifactor priority
+// and walks them once. A job that fits starts (if its payer can cover the
+// escrow). The first job that does not fit gets a reservation: the earliest
+// time its nodes free up, found by releasing running jobs in the order their
+// time limits end. Every later job may start only if it ends before that
+// reservation or stays off the reserved nodes (EASY backfill), so backfill
+// never delays the highest-priority waiting job. A pending job always carries
+// a reason, and a request no node could ever satisfy is told apart from one
+// that must wait (the reason says which, and the controller says so at
+// submission).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
-#include "common/job_spec.h"
 #include "common/status.h"
+#include "scheduler/matcher.h"
+#include "scheduler/model.h"
+#include "scheduler/priority.h"
 
 namespace gm::sched {
-
-// Frozen: stored in the database by name.
-enum class JobState { kPending, kRunning, kCompleting, kCompleted, kFailed, kCancelled, kTimeout,
-                      kNodeFail };
-const char* JobStateName(JobState s);  // "PENDING", as Slurm prints it
-const char* JobStateCode(JobState s);  // "PD", Slurm's short code
-std::optional<JobState> JobStateFromName(const std::string& name);
-bool IsTerminal(JobState s);
-
-struct Node {
-  std::string id;            // assigned by the controller: "n1", "n2", …
-  std::string name;          // host name shown to users; unique
-  std::string provider;      // the provider account that owns it
-  std::string gpu_model;
-  int gpus = 0;
-  int64_t gpu_mem_mb = 0;
-  bool declared = false;     // hardware declared by the provider, not discovered
-  int cpus = 1;
-  int64_t mem_mb = 0;
-  Micros price = 0;          // asking price per GPU-hour
-  std::string region, site;
-  bool up = true;            // false once heartbeats stopped
-  bool drain = false;
-  int64_t last_heartbeat_ms = 0;
-  // Usage, derived from the jobs placed on it.
-  std::vector<bool> gpu_busy;
-  int cpus_used = 0;
-  int64_t mem_used_mb = 0;
-  std::set<int64_t> jobs;
-
-  int GpusFree() const;
-  // Slurm's words for sinfo: idle, mix, alloc, drng, drain, down.
-  std::string DisplayState() const;
-};
-
-struct NodeAlloc {
-  std::string node_id;
-  std::vector<int> gpu_indices;  // node-local GPU indices (CUDA_VISIBLE_DEVICES)
-  int cpus = 0;
-  int64_t mem_mb = 0;
-  Micros price = 0;              // the node's ask when the job started
-};
-
-struct Job {
-  int64_t id = 0;
-  JobSpec spec;
-  std::string user;              // who submitted
-  std::string payer;             // whose wallet pays (the user's account)
-  JobState state = JobState::kPending;
-  std::string reason;            // why pending, in Slurm's words ("Resources", …)
-  int attempt = 0;               // number of requeues so far
-  int64_t submit_ms = 0, eligible_ms = 0, start_ms = 0, end_ms = 0;
-  int64_t time_limit_s = 0;      // resolved at submission
-  std::vector<NodeAlloc> alloc;  // while RUNNING/COMPLETING; kept after the end for records
-  Micros held = 0;               // escrow of the current attempt
-  int exit_code = 0, exit_signal = 0;
-  bool cancel_requested = false;
-  JobState completing_to = JobState::kCompleted;  // final state once COMPLETING ends
-};
-
-struct Options {
-  int64_t default_time_limit_s = 3600;       // when the job gives none
-  int64_t max_time_limit_s = 7 * 86400;      // UNLIMITED resolves to this (escrow needs a bound)
-  int64_t heartbeat_timeout_ms = 30'000;     // a node silent this long is DOWN
-  int64_t kill_grace_s = 30;                 // after the time limit, before the controller gives up
-};
 
 struct StartDecision {
   int64_t job_id;
@@ -96,37 +40,81 @@ struct StartDecision {
 // Whether the payer can cover `amount` now; the controller answers from its ledger.
 using CanHoldFn = std::function<bool(const Job& job, Micros amount)>;
 
+// What `scontrol update job` may change on a pending job.
+struct JobUpdate {
+  std::optional<int64_t> time_limit_s;
+  std::optional<int> nice;
+  std::optional<std::string> qos;
+  std::optional<std::string> partition;
+  std::optional<Micros> max_price;
+};
+
+struct Feasibility {
+  bool ever = true;              // some set of nodes could run it, were they free
+  std::string reason;            // when not: BadConstraints, PriceCapTooLow, TrustLevel, …
+};
+
 class Scheduler {
  public:
-  explicit Scheduler(Options opts) : opts_(opts) {}
+  // Checks options (policy name, partitions); Scheduler's constructor trusts them.
+  static Status ValidateOptions(const Options& opts);
+  explicit Scheduler(Options opts);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
 
   const Options& options() const { return opts_; }
 
-  // Adds a node, or replaces the description of a known one (keeping its usage).
+  // ---- nodes
+  // Adds a node, or replaces the description of a known one (keeping its
+  // usage). Registering marks the node up: a DOWN node is handed work again
+  // only after it registered anew.
   void UpsertNode(const Node& node);
-  Node* FindNode(const std::string& id);
-  const std::map<std::string, Node>& nodes() const { return nodes_; }
+  const Node* FindNode(const std::string& id) const;
+  // Changes a node through `fn` and re-indexes it.
+  bool MutateNode(const std::string& id, const std::function<void(Node&)>& fn);
+  const std::vector<Node>& nodes() const { return nodes_; }
+  // Sites whose round-trip time is under options().max_group_rtt_ms form one
+  // locality group (union of all such pairs).
+  void SetSiteRtts(const std::vector<std::tuple<std::string, std::string, double>>& rtts);
+  std::string GroupOf(const Node& n) const;
 
+  // ---- partitions
+  const std::vector<Partition>& partitions() const { return opts_.partitions; }
+  const Partition* FindPartition(const std::string& name) const;  // "" = the default
+  int PartitionNodeCount(const Partition& p) const;
+
+  // ---- jobs
   // Validates and queues a job (state PENDING). The id is given by the caller.
-  // A request no node could satisfy is accepted but its reason says so.
+  // Unknown partition: InvalidArgument. A request no node could satisfy is
+  // accepted; Feasibility() says so.
   Status Submit(Job job, int64_t now_ms);
   // Restores a job loaded from the store, re-taking its allocation if it runs.
   void Restore(Job job);
+  // Drops a pending job that was never persisted (a half-submitted array).
+  void Forget(int64_t id);
   Job* FindJob(int64_t id);
   const std::map<int64_t, Job>& jobs() const { return jobs_; }
+  Feasibility CheckFeasible(const Job& job);
+  PriorityFactors Priority(const Job& job, int64_t now_ms) const;
+  FairShare& fairshare() { return fairshare_; }
 
-  // Places every pending job that fits now. Chosen jobs become RUNNING with
-  // their allocation; the caller takes each decision's hold.
+  // Places every pending job that may start now, in priority order with
+  // EASY backfill. Chosen jobs become RUNNING with their allocation; the
+  // caller takes each decision's hold.
   std::vector<StartDecision> Schedule(int64_t now_ms, const CanHoldFn& can_hold);
 
-  // A running job's batch step ended on its node: the job reaches its final
-  // state (or the state that a cancel or timeout chose) and frees its nodes.
+  // A running job's batch step ended: the job reaches `final_state` (or the
+  // state a cancel or timeout chose) and frees its nodes.
   void FinishJob(int64_t id, JobState final_state, int exit_code, int exit_signal, int64_t now_ms);
-  // Ask to stop a job: a pending one is CANCELLED at once (returns true);
-  // a running one becomes COMPLETING until its node reports the end.
+  // Pending: CANCELLED at once (returns true). Running: COMPLETING until its
+  // node reports the end.
   bool Cancel(int64_t id, int64_t now_ms);
-  // Puts a running job back in the queue (node failure): its attempt counter grows.
-  void Requeue(int64_t id, int64_t now_ms, const std::string& reason);
+  // Puts a running job back in the queue, recording the attempt. With
+  // provider_fault the lost time counts for nobody's fair-share.
+  void Requeue(int64_t id, int64_t now_ms, const std::string& reason, bool provider_fault);
+  Status Hold(int64_t id, bool by_admin);
+  Status Release(int64_t id, bool by_admin);
+  Status Update(int64_t id, const JobUpdate& u);
 
   void Heartbeat(const std::string& node_id, int64_t now_ms);
 
@@ -138,21 +126,34 @@ class Scheduler {
   };
   TickResult Tick(int64_t now_ms);
 
-  // Whether some up node could ever run the job (ignoring current usage).
-  bool EverFeasible(const Job& job) const;
+  // Resolved demand of a job on one node (exposed for tests and gmsim).
+  Demand DemandFor(const Job& job) const;
 
  private:
-  int CpusPerNode(const Job& job) const;
-  int64_t MemPerNode(const Job& job) const;
-  bool NodeFits(const Node& n, const Job& job, bool ignore_usage) const;
-  std::optional<std::vector<std::string>> Place(const Job& job) const;
+  struct Reservation {
+    int64_t start_ms = 0;
+    std::set<size_t> nodes;
+  };
+  std::optional<size_t> IndexOf(const std::string& node_id) const;
   bool DependencySatisfied(const Job& job, std::string* reason) const;
-  void Allocate(Job& job, const std::vector<std::string>& node_ids);
-  void Release(Job& job);
+  bool ArrayLimitReached(const Job& job) const;
+  std::optional<Reservation> Reserve(const Job& job, const Demand& d, int64_t now_ms) const;
+  std::string Eligibility(const Job& job, int64_t now_ms) const;  // "" = may run now
+  Micros HoldFor(const Job& job, const std::vector<size_t>& placement) const;
+  void Allocate(Job& job, const std::vector<size_t>& nodes);
+  void Release(Job& job, int64_t now_ms, bool count_usage);
+  void TopologyChanged() { ++topology_gen_; }
 
   Options opts_;
-  std::map<std::string, Node> nodes_;
+  std::vector<Node> nodes_;
+  std::unordered_map<std::string, size_t> node_index_;
+  std::unique_ptr<NodeIndex> index_;
   std::map<int64_t, Job> jobs_;
+  std::map<int64_t, int> array_running_;  // array job id -> running tasks
+  std::unordered_map<int64_t, std::pair<uint64_t, Feasibility>> feasible_cache_;
+  uint64_t topology_gen_ = 1;
+  FairShare fairshare_;
+  std::map<std::string, std::string> site_group_;
 };
 
 }  // namespace gm::sched

@@ -170,7 +170,7 @@ TEST_F(SchedulerTest, SilentNodeGoesDownAndItsJobsAreReported) {
   auto r = s.Tick(31'000);
   EXPECT_EQ(r.nodes_lost, std::vector<std::string>{"n2"});
   EXPECT_EQ(r.jobs_on_lost, std::vector<int64_t>{1});
-  s.Requeue(1, 31'000, "NodeFail");
+  s.Requeue(1, 31'000, "NodeFail", true);
   const Job& j = *s.FindJob(1);
   EXPECT_EQ(j.state, JobState::kPending);
   EXPECT_EQ(j.attempt, 1);

@@ -10,6 +10,7 @@
 
 #include "common/slurm_time.h"
 #include "scheduler/controller.h"
+#include "scheduler/partition_config.h"
 
 namespace po = boost::program_options;
 
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {
   gm::ControllerConfig cfg;
   std::string listen, config_file, default_limit, max_limit, log_level;
   int heartbeat_timeout_s = 30, kill_grace_s = 30, fee_bp = 800;
+  std::vector<std::string> partitions, site_rtts;
+  bool no_backfill = false;
+  gm::sched::ScoreWeights& w = cfg.sched.score;
+  gm::sched::PriorityWeights& pw = cfg.sched.priority;
   po::options_description desc(kUsage);
   desc.add_options()
       ("help,h", "show this help")
@@ -56,6 +61,29 @@ int main(int argc, char** argv) {
        "seconds without heartbeat before a node is DOWN and its jobs requeued")
       ("kill-grace", po::value(&kill_grace_s)->default_value(30),
        "seconds between SIGTERM and SIGKILL at a job's time limit or cancel (Slurm's KillWait)")
+      ("partition", po::value(&partitions)->multitoken()->composing(),
+       "a partition: 'name=N [default=yes] [gpu-models=A,B] [regions=R,..] [features=F,..] "
+       "[nodes=HOSTLIST] [min-trust=1-4] [default-time=T] [max-time=T]' (repeatable; none: one "
+       "default partition 'main' over all nodes with --default-time-limit/--max-time-limit)")
+      ("policy", po::value(&cfg.sched.policy)->default_value("score"),
+       "node ranking: score, cheapest, fifo-firstfit, random")
+      ("no-backfill", po::bool_switch(&no_backfill), "strict priority order: no EASY backfill")
+      ("weight-price", po::value(&w.price)->default_value(1.0), "match score weight of a low price")
+      ("weight-reputation", po::value(&w.reputation)->default_value(1.0), "match score weight of reputation")
+      ("weight-latency", po::value(&w.latency)->default_value(0.25), "match score weight of low latency")
+      ("weight-uptime", po::value(&w.uptime)->default_value(0.5), "match score weight of uptime")
+      ("weight-power", po::value(&w.power)->default_value(0.25), "match score weight of measured TFLOPS")
+      ("priority-weight-age", po::value(&pw.age)->default_value(1000), "PriorityWeightAge")
+      ("priority-weight-fairshare", po::value(&pw.fairshare)->default_value(10000), "PriorityWeightFairshare")
+      ("priority-weight-jobsize", po::value(&pw.job_size)->default_value(1000), "PriorityWeightJobSize")
+      ("priority-weight-qos", po::value(&pw.qos)->default_value(1000), "PriorityWeightQOS")
+      ("fairshare-half-life", po::value(&pw.usage_half_life_s)->default_value(7 * 86400),
+       "seconds for past usage to count half (PriorityDecayHalfLife)")
+      ("site-rtt", po::value(&site_rtts)->multitoken()->composing(),
+       "measured round trip 'SITE_A,SITE_B,MS' (repeatable); sites closer than --max-group-rtt-ms "
+       "form one locality group for multi-node jobs")
+      ("max-group-rtt-ms", po::value(&cfg.sched.max_group_rtt_ms)->default_value(5.0),
+       "largest round trip inside one locality group")
       ("platform-fee-bp", po::value(&fee_bp)->default_value(800),
        "platform fee in basis points of each charge (800 = 8 %); the provider gets the rest")
       ("http-threads", po::value(&cfg.http_threads)->default_value(64),
@@ -95,8 +123,35 @@ int main(int argc, char** argv) {
               << "\n";
     return 2;
   }
-  cfg.sched.default_time_limit_s = *dl;
-  cfg.sched.max_time_limit_s = *ml;
+  cfg.sched.backfill = !no_backfill;
+  for (const auto& line : partitions) {
+    auto p = gm::sched::ParsePartition(line);
+    if (!p.ok()) {
+      std::cerr << "gmctld: error: " << p.status().message() << "\n";
+      return 2;
+    }
+    cfg.sched.partitions.push_back(*p);
+  }
+  if (cfg.sched.partitions.empty()) {
+    gm::sched::Partition main_part;
+    main_part.name = "main";
+    main_part.is_default = true;
+    main_part.default_time_s = *dl;
+    main_part.max_time_s = *ml;
+    cfg.sched.partitions.push_back(main_part);
+  }
+  for (const auto& text : site_rtts) {
+    auto r = gm::sched::ParseSiteRtt(text);
+    if (!r.ok()) {
+      std::cerr << "gmctld: error: " << r.status().message() << "\n";
+      return 2;
+    }
+    cfg.site_rtts.push_back(*r);
+  }
+  if (auto v = gm::sched::Scheduler::ValidateOptions(cfg.sched); !v.ok()) {
+    std::cerr << "gmctld: error: " << v.message() << "\n";
+    return 2;
+  }
   cfg.sched.heartbeat_timeout_ms = heartbeat_timeout_s * 1000LL;
   cfg.sched.kill_grace_s = kill_grace_s;
   cfg.fees.provider_share_bp = 10000 - fee_bp;

@@ -17,6 +17,21 @@ void from_json(const json& j, NodeAlloc& a) {
   a.price = j.value("price", Micros{0});
 }
 
+void to_json(json& j, const Attempt& a) {
+  j = json{{"attempt", a.attempt}, {"start_ms", a.start_ms}, {"end_ms", a.end_ms},
+           {"node_ids", a.node_ids}, {"state", JobStateName(a.state)}, {"reason", a.reason},
+           {"provider_fault", a.provider_fault}};
+}
+void from_json(const json& j, Attempt& a) {
+  a.attempt = j.value("attempt", 0);
+  a.start_ms = j.value("start_ms", int64_t{0});
+  a.end_ms = j.value("end_ms", int64_t{0});
+  a.node_ids = j.value("node_ids", std::vector<std::string>{});
+  a.state = JobStateFromName(j.value("state", "NODE_FAIL")).value_or(JobState::kNodeFail);
+  a.reason = j.value("reason", "");
+  a.provider_fault = j.value("provider_fault", true);
+}
+
 void to_json(json& j, const Job& job) {
   j = json{{"id", job.id},
            {"spec", job.spec},
@@ -35,7 +50,11 @@ void to_json(json& j, const Job& job) {
            {"exit_code", job.exit_code},
            {"exit_signal", job.exit_signal},
            {"cancel_requested", job.cancel_requested},
-           {"completing_to", JobStateName(job.completing_to)}};
+           {"completing_to", JobStateName(job.completing_to)},
+           {"array_job_id", job.array_job_id},
+           {"array_task_id", job.array_task_id},
+           {"held_by_admin", job.held_by_admin},
+           {"history", job.history}};
 }
 
 void from_json(const json& j, Job& job) {
@@ -58,14 +77,37 @@ void from_json(const json& j, Job& job) {
   job.cancel_requested = j.value("cancel_requested", false);
   job.completing_to =
       JobStateFromName(j.value("completing_to", "COMPLETED")).value_or(JobState::kCompleted);
+  job.array_job_id = j.value("array_job_id", int64_t{0});
+  job.array_task_id = j.value("array_task_id", -1);
+  job.held_by_admin = j.value("held_by_admin", false);
+  job.history = j.value("history", std::vector<Attempt>{});
 }
 
 void to_json(json& j, const Node& n) {
-  j = json{{"id", n.id},         {"name", n.name},     {"provider", n.provider},
-           {"gpu_model", n.gpu_model}, {"gpus", n.gpus}, {"gpu_mem_mb", n.gpu_mem_mb},
-           {"declared", n.declared}, {"cpus", n.cpus}, {"mem_mb", n.mem_mb},
-           {"price", n.price},   {"region", n.region}, {"site", n.site},
-           {"up", n.up},         {"drain", n.drain}};
+  j = json{{"id", n.id},
+           {"name", n.name},
+           {"provider", n.provider},
+           {"gpu_model", n.gpu_model},
+           {"gpus", n.gpus},
+           {"gpu_mem_mb", n.gpu_mem_mb},
+           {"cc", std::to_string(n.cc_major) + "." + std::to_string(n.cc_minor)},
+           {"tflops", n.tflops},
+           {"declared", n.declared},
+           {"cpus", n.cpus},
+           {"mem_mb", n.mem_mb},
+           {"features", n.features},
+           {"price", n.price},
+           {"stake", n.stake},
+           {"reputation", n.reputation},
+           {"uptime", n.uptime},
+           {"latency_ms", n.latency_ms},
+           {"trust_level", n.trust_level},
+           {"region", n.region},
+           {"site", n.site},
+           {"verification", NodeTrustName(n.verification)},
+           {"up", n.up},
+           {"drain", n.drain},
+           {"drain_reason", n.drain_reason}};
 }
 
 void from_json(const json& j, Node& n) {
@@ -81,15 +123,36 @@ void from_json(const json& j, Node& n) {
   n.price = j.value("price", Micros{0});
   n.region = j.value("region", "");
   n.site = j.value("site", "");
+  std::string cc = j.value("cc", "0.0");
+  n.cc_major = std::atoi(cc.c_str());
+  n.cc_minor = cc.find('.') == std::string::npos ? 0 : std::atoi(cc.c_str() + cc.find('.') + 1);
+  n.tflops = j.value("tflops", 0.0);
+  n.features = j.value("features", std::set<std::string>{});
+  n.stake = j.value("stake", Micros{0});
+  n.reputation = j.value("reputation", 0.5);
+  n.uptime = j.value("uptime", 1.0);
+  n.latency_ms = j.value("latency_ms", 0.0);
+  n.trust_level = j.value("trust_level", 1);
+  n.verification = NodeTrustFromName(j.value("verification", "VERIFIED")).value_or(NodeTrust::kPending);
   n.up = j.value("up", true);
   n.drain = j.value("drain", false);
+  n.drain_reason = j.value("drain_reason", "");
 }
 
-json JobSummary(const Job& job, const std::map<std::string, Node>& nodes) {
+json JobSummary(const Job& job, const std::function<const Node*(const std::string&)>& find_node) {
+  auto name_of = [&](const std::string& id) {
+    const Node* n = find_node(id);
+    return n ? n->name : id;
+  };
   std::vector<std::string> names;
-  for (const auto& a : job.alloc) {
-    auto it = nodes.find(a.node_id);
-    names.push_back(it == nodes.end() ? a.node_id : it->second.name);
+  for (const auto& a : job.alloc) names.push_back(name_of(a.node_id));
+  json attempts = json::array();
+  for (const auto& a : job.history) {
+    json aj = a;
+    std::vector<std::string> an;
+    for (const auto& id : a.node_ids) an.push_back(name_of(id));
+    aj["node_names"] = an;
+    attempts.push_back(aj);
   }
   int gpus = 0, cpus = 0;
   for (const auto& a : job.alloc) {
@@ -118,7 +181,14 @@ json JobSummary(const Job& job, const std::map<std::string, Node>& nodes) {
               {"held", job.held},
               {"output", job.spec.output},
               {"error", job.spec.error},
-              {"submit_dir", job.spec.submit_dir}};
+              {"submit_dir", job.spec.submit_dir},
+              {"array_job_id", job.array_job_id},
+              {"array_task_id", job.array_task_id},
+              {"priority", job.priority},
+              {"expected_start_ms", job.expected_start_ms},
+              {"qos", job.spec.qos.empty() ? "normal" : job.spec.qos},
+              {"nice", job.spec.nice.value_or(0)},
+              {"attempts", attempts}};
 }
 
 json NodeSummary(const Node& n) {

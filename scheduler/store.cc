@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS ledger_entries(tx_id INTEGER NOT NULL REFERENCES ledg
 CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account);
 CREATE TABLE IF NOT EXISTS settlements(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, charged INTEGER NOT NULL,
   fee INTEGER NOT NULL, refunded INTEGER NOT NULL, providers TEXT NOT NULL, PRIMARY KEY(job_id, attempt));
+CREATE TABLE IF NOT EXISTS fairshare(account TEXT PRIMARY KEY, usage_milli INTEGER NOT NULL, as_of_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outputs(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL,
   size INTEGER NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(job_id, attempt, name));
 )sql";
@@ -170,6 +171,21 @@ Result<std::vector<OutputRow>> ControllerStore::ListOutputs(int64_t job_id, int 
   std::vector<OutputRow> out;
   for (const auto& r : rows)
     out.push_back({job_id, attempt, SqlText(r[0]), SqlInt(r[1]), SqlText(r[2]), SqlText(r[3])});
+  return out;
+}
+
+Status ControllerStore::SaveFairShare(const std::string& account, double usage, int64_t as_of_ms) {
+  // Stored in thousandths of a GPU-second: usage is a weight, never money.
+  return db_->Exec(
+      "INSERT INTO fairshare(account, usage_milli, as_of_ms) VALUES(?, ?, ?) ON CONFLICT(account) "
+      "DO UPDATE SET usage_milli = excluded.usage_milli, as_of_ms = excluded.as_of_ms",
+      {account, static_cast<int64_t>(usage * 1000), as_of_ms});
+}
+
+Result<std::vector<std::tuple<std::string, double, int64_t>>> ControllerStore::LoadFairShare() {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT account, usage_milli, as_of_ms FROM fairshare"));
+  std::vector<std::tuple<std::string, double, int64_t>> out;
+  for (const auto& r : rows) out.emplace_back(SqlText(r[0]), SqlInt(r[1]) / 1000.0, SqlInt(r[2]));
   return out;
 }
 

@@ -77,6 +77,10 @@ class ControllerStore {
   Status AddOutput(const OutputRow& o);
   Result<std::vector<OutputRow>> ListOutputs(int64_t job_id, int attempt);
 
+  // Fair-share usage per account: (account, decayed usage, as of ms).
+  Status SaveFairShare(const std::string& account, double usage, int64_t as_of_ms);
+  Result<std::vector<std::tuple<std::string, double, int64_t>>> LoadFairShare();
+
   Result<int64_t> GetCounter(const std::string& key, int64_t initial);
   Status SetCounter(const std::string& key, int64_t value);
 

@@ -289,6 +289,11 @@ void Agent::Reconcile(const json& desired) {
         known = running_.count(key) > 0;
       }
       if (!known) Launch(item);
+      if (item.contains("signals")) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = running_.find(key);
+        if (it != running_.end()) DeliverSignals(*it->second, item["signals"]);
+      }
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -305,6 +310,24 @@ void Agent::Reconcile(const json& desired) {
     } else {
       ++it;
     }
+  }
+}
+
+void Agent::DeliverSignals(Running& r, const json& signals) {
+  static const std::map<std::string, int> kNumbers = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+      {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"KILL", SIGKILL}, {"CONT", SIGCONT},
+      {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"ALRM", SIGALRM}, {"URG", SIGURG}};
+  if (!r.runner || r.done) return;  // not started yet: the next poll brings them again
+  for (const auto& item : signals) {
+    int seq = item[0].get<int>();
+    if (seq <= r.last_signal_seq) continue;
+    auto it = kNumbers.find(item[1].get<std::string>());
+    if (it != kNumbers.end()) {
+      spdlog::info("job {}: delivering SIG{}", r.job_id, it->first);
+      r.runner->Signal(it->second);
+    }
+    r.last_signal_seq = seq;
   }
 }
 
@@ -362,6 +385,19 @@ std::map<std::string, std::string> Agent::JobEnvironment(const json& launch,
   if (spec.mem_per_node_mb) set("SLURM_MEM_PER_NODE", std::to_string(*spec.mem_per_node_mb));
   if (spec.mem_per_cpu_mb) set("SLURM_MEM_PER_CPU", std::to_string(*spec.mem_per_cpu_mb));
   if (launch.value("attempt", 0) > 0) set("SLURM_RESTART_COUNT", std::to_string(launch.value("attempt", 0)));
+  if (launch.value("array_task_id", -1) >= 0 && !spec.array_tasks.empty()) {
+    const auto& t = spec.array_tasks;  // sorted task ids
+    set("SLURM_ARRAY_JOB_ID", std::to_string(launch.value("array_job_id", int64_t{0})));
+    set("SLURM_ARRAY_TASK_ID", std::to_string(launch.value("array_task_id", -1)));
+    set("SLURM_ARRAY_TASK_COUNT", std::to_string(t.size()));
+    set("SLURM_ARRAY_TASK_MIN", std::to_string(t.front()));
+    set("SLURM_ARRAY_TASK_MAX", std::to_string(t.back()));
+    // Slurm sets a step only when the ids are evenly spaced.
+    int step = t.size() > 1 ? t[1] - t[0] : 1;
+    bool even = true;
+    for (size_t i = 1; i < t.size(); ++i) even &= t[i] - t[i - 1] == step;
+    if (even) set("SLURM_ARRAY_TASK_STEP", std::to_string(step));
+  }
   // Only the job's GPUs are visible, numbered as the node numbers them (Slurm does the same
   // without device cgroups).
   std::string gpu_list = Join(gpus, ",");
@@ -420,8 +456,12 @@ void Agent::Supervise(Running* r, json launch, std::string jobdir) {
   vars.job_name = spec.job_name;
   vars.user = launch.value("user", "");
   vars.node = cfg_.name;
+  if (launch.value("array_task_id", -1) >= 0) {
+    vars.array_job_id = launch.value("array_job_id", int64_t{0});
+    vars.array_task_id = launch.value("array_task_id", -1);
+  }
   std::string out_name = ExpandOutputPattern(
-      spec.output.empty() ? DefaultOutputPattern(false) : spec.output, vars);
+      spec.output.empty() ? DefaultOutputPattern(vars.array_task_id.has_value()) : spec.output, vars);
   std::string err_name = spec.error.empty() ? out_name : ExpandOutputPattern(spec.error, vars);
   ls.stdout_path = LocalOutputPath(jobdir, out_name);
   ls.stderr_path = LocalOutputPath(jobdir, err_name);

@@ -72,6 +72,7 @@ class Agent {
     std::unique_ptr<JobRunner> runner;
     std::thread thread;
     bool done = false;
+    int last_signal_seq = 0;  // scancel --signal requests already delivered
   };
 
   Result<nlohmann::json> RegistrationBody();
@@ -79,6 +80,7 @@ class Agent {
   void HeartbeatLoop();
   void Reconcile(const nlohmann::json& desired);
   void Launch(const nlohmann::json& item);
+  void DeliverSignals(Running& r, const nlohmann::json& signals);
   void Supervise(Running* r, nlohmann::json launch, std::string jobdir);
   // Uploads outputs named in STATE/jobs/X/result.json and reports the end,
   // retrying until acknowledged or Stop().
