@@ -218,6 +218,223 @@ TEST_F(SchedulerTest, RestoreRetakesAllocation) {
   EXPECT_EQ(s.FindJob(6)->alloc[0].gpu_indices, std::vector<int>{0});
 }
 
+TEST_F(SchedulerTest, BackfillStartsShortJobButNeverDelaysTheReservation) {
+  s.UpsertNode(MakeNode("n1", 4, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 2, 600), 0).ok());   // runs until t=600
+  s.Schedule(0, kRich);
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 4, 600), 1).ok());   // needs the whole node: waits for t=600
+  ASSERT_TRUE(s.Submit(MakeJob(3, 1, 2, 300), 2).ok());   // fits now and ends at 302 < 600: backfills
+  ASSERT_TRUE(s.Submit(MakeJob(4, 1, 2, 3600), 3).ok());  // fits now but would delay job 2: waits
+  auto d = s.Schedule(3'000, kRich);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].job_id, 3);
+  EXPECT_EQ(s.FindJob(2)->reason, "Resources");
+  EXPECT_EQ(s.FindJob(2)->expected_start_ms, 600'000);
+  EXPECT_EQ(s.FindJob(4)->reason, "Priority");
+  // At t=600 both jobs end; job 2 starts at its reservation.
+  s.FinishJob(1, JobState::kCompleted, 0, 0, 600'000);
+  s.FinishJob(3, JobState::kCompleted, 0, 0, 303'000);
+  auto d2 = s.Schedule(600'000, kRich);
+  ASSERT_GE(d2.size(), 1u);
+  EXPECT_EQ(d2[0].job_id, 2);
+}
+
+TEST_F(SchedulerTest, WithoutBackfillLowerJobsWaitBehindTheBlockedOne) {
+  Options o;
+  o.backfill = false;
+  Scheduler strict(o);
+  strict.UpsertNode(MakeNode("n1", 4, T, "a"));
+  ASSERT_TRUE(strict.Submit(MakeJob(1, 1, 2, 600), 0).ok());
+  strict.Schedule(0, kRich);
+  ASSERT_TRUE(strict.Submit(MakeJob(2, 1, 4, 600), 1).ok());
+  ASSERT_TRUE(strict.Submit(MakeJob(3, 1, 2, 60), 2).ok());
+  EXPECT_TRUE(strict.Schedule(3'000, kRich).empty());
+  EXPECT_EQ(strict.FindJob(3)->reason, "Priority");
+}
+
+TEST_F(SchedulerTest, InfeasibleReasonsSaySpecificallyWhy) {
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1), 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_EQ(s.FindJob(1)->reason, "NoVerifiedNodes");  // nobody attached yet
+  Node pricey = MakeNode("n1", 2, 5 * T, "a");
+  pricey.trust_level = 2;
+  s.UpsertNode(pricey);
+  Job capped = MakeJob(2, 1, 1);
+  capped.spec.gm_max_price = 1 * T;
+  ASSERT_TRUE(s.Submit(capped, 0).ok());
+  Job picky = MakeJob(3, 1, 1);
+  picky.spec.gm_min_trust = 3;
+  ASSERT_TRUE(s.Submit(picky, 0).ok());
+  Job typed = MakeJob(4, 1, 1);
+  typed.spec.gpu_type = "a100";
+  ASSERT_TRUE(s.Submit(typed, 0).ok());
+  s.Schedule(1, kRich);
+  EXPECT_EQ(s.FindJob(2)->reason, "PriceCapTooLow");
+  EXPECT_EQ(s.FindJob(3)->reason, "TrustLevel");
+  EXPECT_EQ(s.FindJob(4)->reason, "BadConstraints");
+  EXPECT_EQ(s.FindJob(1)->state, JobState::kRunning);
+}
+
+TEST_F(SchedulerTest, DownNodesMakeReqNodeNotAvail) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  s.Heartbeat("n1", 0);
+  s.Tick(60'000);  // silent: DOWN
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1), 60'000).ok());
+  s.Schedule(60'000, kRich);
+  EXPECT_EQ(s.FindJob(1)->reason, "ReqNodeNotAvail");
+  Node back = MakeNode("n1", 1, T, "a");  // registering anew brings it back
+  s.UpsertNode(back);
+  EXPECT_EQ(s.Schedule(61'000, kRich).size(), 1u);
+}
+
+TEST_F(SchedulerTest, CloseSitesFormOneLocalityGroup) {
+  s.UpsertNode(MakeNode("a1", 2, T, "fra1"));
+  s.UpsertNode(MakeNode("b1", 2, T, "fra2"));
+  s.UpsertNode(MakeNode("c1", 2, T, "nyc1"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 2, 2), 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_EQ(s.FindJob(1)->reason, "BadConstraints");  // no site has two nodes
+  s.SetSiteRtts({{"fra1", "fra2", 1.2}, {"fra1", "nyc1", 80}});
+  auto d = s.Schedule(1, kRich);
+  ASSERT_EQ(d.size(), 1u);
+  std::set<std::string> used;
+  for (const auto& a : s.FindJob(1)->alloc) used.insert(a.node_id);
+  EXPECT_EQ(used, (std::set<std::string>{"a1", "b1"}));
+  EXPECT_EQ(s.GroupOf(*s.FindNode("b1")), "fra1");
+}
+
+TEST(SchedulerPartitionTest, PartitionsSelectNodesAndLimits) {
+  Options o;
+  Partition gpu;
+  gpu.name = "gpu";
+  gpu.is_default = true;
+  gpu.gpu_models = {"H100"};
+  gpu.max_time_s = 3600;
+  Partition cheap;
+  cheap.name = "cheap";
+  cheap.gpu_models = {"T4"};
+  o.partitions = {gpu, cheap};
+  ASSERT_TRUE(Scheduler::ValidateOptions(o).ok());
+  Scheduler s(o);
+  Node h = MakeNode("h1", 2, T, "a");
+  Node t = MakeNode("t1", 2, T / 10, "a");
+  t.gpu_model = "T4";
+  s.UpsertNode(h);
+  s.UpsertNode(t);
+  Job j = MakeJob(1, 1, 1);
+  j.spec.partition = "";  // the default: gpu
+  ASSERT_TRUE(s.Submit(j, 0).ok());
+  EXPECT_EQ(s.FindJob(1)->spec.partition, "gpu");
+  Job k = MakeJob(2, 1, 1);
+  k.spec.partition = "cheap";
+  ASSERT_TRUE(s.Submit(k, 0).ok());
+  Job too_long = MakeJob(3, 1, 1, 7200);
+  ASSERT_TRUE(s.Submit(too_long, 0).ok());
+  Job bad = MakeJob(4, 1, 1);
+  bad.spec.partition = "nope";
+  Status st = s.Submit(bad, 0);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("nope"), std::string::npos);
+  s.Schedule(0, kRich);
+  EXPECT_EQ(s.FindJob(1)->alloc[0].node_id, "h1");
+  EXPECT_EQ(s.FindJob(2)->alloc[0].node_id, "t1");
+  EXPECT_EQ(s.FindJob(3)->reason, "PartitionTimeLimit");
+  EXPECT_EQ(s.PartitionNodeCount(*s.FindPartition("gpu")), 1);
+}
+
+TEST(SchedulerPartitionTest, InvalidOptionsAreRefused) {
+  Options o;
+  o.policy = "magic";
+  EXPECT_FALSE(Scheduler::ValidateOptions(o).ok());
+  Options two;
+  Partition a, b;
+  a.name = "a";
+  b.name = "b";
+  a.is_default = b.is_default = true;
+  two.partitions = {a, b};
+  EXPECT_FALSE(Scheduler::ValidateOptions(two).ok());
+}
+
+TEST_F(SchedulerTest, ArrayTaskLimitCapsRunningTasks) {
+  s.UpsertNode(MakeNode("n1", 8, T, "a"));
+  for (int t = 0; t < 5; ++t) {
+    Job j = MakeJob(10 + t, 1, 1);
+    j.array_job_id = 10;
+    j.array_task_id = t;
+    j.spec.array_max_running = 2;
+    ASSERT_TRUE(s.Submit(j, 0).ok());
+  }
+  EXPECT_EQ(s.Schedule(0, kRich).size(), 2u);
+  EXPECT_EQ(s.FindJob(12)->reason, "JobArrayTaskLimit");
+  s.FinishJob(10, JobState::kCompleted, 0, 0, 5);
+  auto d = s.Schedule(5, kRich);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].job_id, 12);
+}
+
+TEST_F(SchedulerTest, FairShareOrdersCompetingUsers) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  s.fairshare().AddUsage("heavy", 1e6, 0);
+  Job h = MakeJob(1, 1, 1);
+  h.payer = "heavy";
+  Job l = MakeJob(2, 1, 1);
+  l.payer = "light";
+  ASSERT_TRUE(s.Submit(h, 0).ok());
+  ASSERT_TRUE(s.Submit(l, 0).ok());
+  auto d = s.Schedule(0, kRich);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].job_id, 2);  // the light user goes first despite the later id
+  EXPECT_GT(s.Priority(*s.FindJob(2), 0).fairshare, s.Priority(*s.FindJob(1), 0).fairshare);
+}
+
+TEST_F(SchedulerTest, RequeueRecordsAttemptsAndUsage) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1), 0).ok());
+  s.Schedule(0, kRich);
+  s.Requeue(1, 10'000, "NodeFail: n1 stopped answering", /*provider_fault=*/true);
+  const Job& j = *s.FindJob(1);
+  ASSERT_EQ(j.history.size(), 1u);
+  EXPECT_EQ(j.history[0].state, JobState::kNodeFail);
+  EXPECT_EQ(j.history[0].node_ids, std::vector<std::string>{"n1"});
+  EXPECT_DOUBLE_EQ(s.fairshare().Usage("alice", 10'000), 0);  // provider's fault: not the user's usage
+  s.Schedule(10'000, kRich);
+  s.Requeue(1, 20'000, "requeued by alice", /*provider_fault=*/false);
+  EXPECT_EQ(s.FindJob(1)->history[1].state, JobState::kRequeued);
+  EXPECT_NEAR(s.fairshare().Usage("alice", 20'000), 10, 1e-6);  // 1 GPU × 10 s
+}
+
+TEST_F(SchedulerTest, HoldReleaseAndUpdate) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1), 0).ok());
+  ASSERT_TRUE(s.Hold(1, /*by_admin=*/true).ok());
+  s.Schedule(0, kRich);
+  EXPECT_EQ(s.FindJob(1)->reason, "JobHeldAdmin");
+  EXPECT_EQ(s.Release(1, false).code(), Status::Code::kPermissionDenied);
+  JobUpdate u;
+  u.time_limit_s = 120;
+  u.qos = "high";
+  ASSERT_TRUE(s.Update(1, u).ok());
+  u.qos = "platinum";
+  EXPECT_FALSE(s.Update(1, u).ok());
+  ASSERT_TRUE(s.Release(1, true).ok());
+  s.Schedule(1, kRich);
+  EXPECT_EQ(s.FindJob(1)->state, JobState::kRunning);
+  EXPECT_EQ(s.FindJob(1)->time_limit_s, 120);
+  EXPECT_EQ(s.Hold(1, false).code(), Status::Code::kFailedPrecondition);
+}
+
+TEST_F(SchedulerTest, UnverifiedNodeGetsNoWorkUntilVerified) {
+  Node n = MakeNode("n1", 1, T, "a");
+  n.verification = NodeTrust::kPending;
+  s.UpsertNode(n);
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1), 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_EQ(s.FindJob(1)->reason, "NoVerifiedNodes");
+  EXPECT_EQ(s.FindNode("n1")->DisplayState(), "pend");
+  s.MutateNode("n1", [](Node& m) { m.verification = NodeTrust::kVerified; });
+  EXPECT_EQ(s.Schedule(1, kRich).size(), 1u);
+}
+
 TEST(JobStateTest, NamesAndCodesAsSlurm) {
   EXPECT_STREQ(JobStateCode(JobState::kPending), "PD");
   EXPECT_STREQ(JobStateCode(JobState::kCompleting), "CG");

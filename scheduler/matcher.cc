@@ -86,7 +86,7 @@ void NodeIndex::SetSiteGroups(const std::map<std::string, std::string>& site_to_
     if (old[i].model >= 0) buckets_[old[i].model][old[i].free].erase({-old[i].key, i});
     slots_[i] = Slot{};
   }
-  group_of_.clear();
+  group_of_.assign(group_of_.size(), SIZE_MAX);
   for (size_t i = 0; i < nodes_->size(); ++i) Update(i);
 }
 
