@@ -13,6 +13,7 @@
 #include "common/crypto.h"
 #include "common/http.h"
 #include "common/money.h"
+#include "scheduler/begin_time.h"
 #include "scheduler/state_json.h"
 
 namespace gm {
@@ -228,6 +229,13 @@ Result<json> Controller::SubmitJob(const httplib::Request& r, const Caller& c) {
   if (spec.nodes_min < 1 || spec.nodes_max < spec.nodes_min)
     return Status::InvalidArgument("invalid node count");
   if (spec.submit_user.empty()) spec.submit_user = c.account;
+  int64_t eligible = 0;
+  if (!spec.begin.empty()) {
+    time_t t = time(nullptr);
+    struct tm lt;
+    localtime_r(&t, &lt);
+    GM_ASSIGN_OR_RETURN(eligible, sched::ResolveBeginTime(spec.begin, clock_->NowUnixMs(), lt.tm_gmtoff));
+  }
   // An array is one job per task (Slurm gives each its own id); the first
   // task's id is the array's (%A, SLURM_ARRAY_JOB_ID).
   std::vector<int> tasks = spec.array_tasks;
@@ -241,6 +249,7 @@ Result<json> Controller::SubmitJob(const httplib::Request& r, const Caller& c) {
     job.spec = spec;
     job.user = c.account;
     job.payer = c.account;
+    job.eligible_ms = eligible;
     if (t >= 0) {
       job.array_job_id = first;
       job.array_task_id = t;
@@ -885,7 +894,9 @@ void Controller::OnTick() {
     spdlog::warn("job {}: its node never reported the end; closing it as TIMEOUT", id);
     EndJob(id, JobState::kTimeout, 0, 9, job.time_limit_s * 1000);
   }
-  if (!r.nodes_lost.empty() || !r.jobs_on_lost.empty()) RunSchedule();
+  // Age and --begin change with time: one pass per tick keeps priorities and
+  // reasons current even when no event arrives.
+  RunSchedule();
 }
 
 Status Controller::Run() {
