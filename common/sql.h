@@ -42,6 +42,13 @@ class SqlDb {
 // so that a committed transaction survives kill -9 and power loss.
 Result<std::unique_ptr<SqlDb>> OpenSqlite(const std::string& path);
 
+// Connects to PostgreSQL (libpq connection string or URI).
+Result<std::unique_ptr<SqlDb>> OpenPostgres(const std::string& conninfo);
+
+// "sqlite:PATH" or a PostgreSQL connection string ("postgresql://…",
+// "host=… dbname=…").
+Result<std::unique_ptr<SqlDb>> OpenDatabase(const std::string& spec);
+
 // A transaction that rolls back unless committed.
 class SqlTransaction {
  public:

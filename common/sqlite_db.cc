@@ -107,4 +107,13 @@ Result<std::unique_ptr<SqlDb>> OpenSqlite(const std::string& path) {
   return std::unique_ptr<SqlDb>(std::move(out));
 }
 
+Result<std::unique_ptr<SqlDb>> OpenDatabase(const std::string& spec) {
+  if (spec.rfind("sqlite:", 0) == 0) return OpenSqlite(spec.substr(7));
+  if (spec.rfind("postgresql://", 0) == 0 || spec.rfind("postgres://", 0) == 0 ||
+      spec.find('=') != std::string::npos)
+    return OpenPostgres(spec);
+  return Status::InvalidArgument("unknown database '" + spec +
+                                 "': use sqlite:PATH or a PostgreSQL connection string");
+}
+
 }  // namespace gm

@@ -87,7 +87,9 @@ Status Controller::Open() {
     GM_RETURN_IF_ERROR(WriteSelfSignedCert(crt, key, "gmctld", cfg_.tls_names, 3650));
     spdlog::info("created TLS certificate {}", crt);
   }
-  GM_ASSIGN_OR_RETURN(auto db, OpenSqlite(cfg_.state_dir + "/gridmint.db"));
+  std::string spec = cfg_.database.empty() ? "sqlite:" + cfg_.state_dir + "/gridmint.db" : cfg_.database;
+  GM_ASSIGN_OR_RETURN(auto db, OpenDatabase(spec));
+  spdlog::info("database: {}", db->Dialect());
   store_ = std::make_unique<ControllerStore>(std::move(db));
   GM_RETURN_IF_ERROR(store_->Migrate());
 

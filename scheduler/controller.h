@@ -28,6 +28,7 @@ namespace gm {
 
 struct ControllerConfig {
   std::string state_dir;                     // created on first start (mode 0700)
+  std::string database;                      // "" = sqlite:STATE/gridmint.db; or a PostgreSQL connection string
   std::string listen_host = "127.0.0.1";     // address to bind
   int port = 6817;                           // 0 = any free port (written to STATE/url)
   std::vector<std::string> tls_names;        // extra DNS names for the certificate

@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
       ("help,h", "show this help")
       ("state-dir", po::value(&cfg.state_dir)->default_value("/var/lib/gridmint/controller"),
        "state directory (database, TLS certificate, admin token, outputs)")
+      ("database", po::value(&cfg.database),
+       "where state lives: sqlite:PATH (default STATE/gridmint.db) or a PostgreSQL connection "
+       "string (postgresql://USER@HOST/DB or 'host=… dbname=…')")
       ("listen", po::value(&listen)->default_value("127.0.0.1:6817"),
        "HOST:PORT to serve on; port 0 picks a free port (written to STATE/url)")
       ("tls-name", po::value(&cfg.tls_names)->multitoken(),

@@ -7,28 +7,34 @@
 namespace gm {
 
 namespace {
+// Written for both dialects; %AUTOID% is the one difference.
 constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts(name TEXT PRIMARY KEY, role TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts(name TEXT PRIMARY KEY, role TEXT NOT NULL, created_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_tokens(hash TEXT PRIMARY KEY, account TEXT NOT NULL REFERENCES accounts(name),
-  kind TEXT NOT NULL, node_id TEXT, created_ms INTEGER NOT NULL);
+  kind TEXT NOT NULL, node_id TEXT, created_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes(id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, provider TEXT NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, username TEXT NOT NULL, state TEXT NOT NULL, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS ledger_accounts(name TEXT PRIMARY KEY, balance INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS ledger_tx(id INTEGER PRIMARY KEY, kind TEXT NOT NULL, ref TEXT UNIQUE NOT NULL,
-  memo TEXT NOT NULL, time_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS ledger_entries(tx_id INTEGER NOT NULL REFERENCES ledger_tx(id), account TEXT NOT NULL,
-  amount INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs(id BIGINT PRIMARY KEY, username TEXT NOT NULL, state TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger_accounts(name TEXT PRIMARY KEY, balance BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger_tx(id %AUTOID%, kind TEXT NOT NULL, ref TEXT UNIQUE NOT NULL,
+  memo TEXT NOT NULL, time_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger_entries(tx_id BIGINT NOT NULL REFERENCES ledger_tx(id), account TEXT NOT NULL,
+  amount BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account);
-CREATE TABLE IF NOT EXISTS settlements(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, charged INTEGER NOT NULL,
-  fee INTEGER NOT NULL, refunded INTEGER NOT NULL, providers TEXT NOT NULL, PRIMARY KEY(job_id, attempt));
-CREATE TABLE IF NOT EXISTS fairshare(account TEXT PRIMARY KEY, usage_milli INTEGER NOT NULL, as_of_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS outputs(job_id INTEGER NOT NULL, attempt INTEGER NOT NULL, name TEXT NOT NULL,
-  size INTEGER NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(job_id, attempt, name));
+CREATE TABLE IF NOT EXISTS settlements(job_id BIGINT NOT NULL, attempt BIGINT NOT NULL, charged BIGINT NOT NULL,
+  fee BIGINT NOT NULL, refunded BIGINT NOT NULL, providers TEXT NOT NULL, PRIMARY KEY(job_id, attempt));
+CREATE TABLE IF NOT EXISTS fairshare(account TEXT PRIMARY KEY, usage_milli BIGINT NOT NULL, as_of_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS outputs(job_id BIGINT NOT NULL, attempt BIGINT NOT NULL, name TEXT NOT NULL,
+  size BIGINT NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(job_id, attempt, name));
 )sql";
 }  // namespace
 
-Status ControllerStore::Migrate() { return db_->ExecScript(kSchema); }
+Status ControllerStore::Migrate() {
+  std::string schema = kSchema;
+  std::string autoid = db_->Dialect() == "postgresql" ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY";
+  schema.replace(schema.find("%AUTOID%"), 8, autoid);
+  return db_->ExecScript(schema);
+}
 
 Status ControllerStore::SaveJob(const sched::Job& job) {
   return db_->Exec(
@@ -82,7 +88,7 @@ Status ControllerStore::ApplyTx(const acct::Transaction& tx, int64_t now_ms) {
                                  {tx_id, e.account, e.amount}));
     GM_RETURN_IF_ERROR(db_->Exec(
         "INSERT INTO ledger_accounts(name, balance) VALUES(?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET balance = balance + excluded.balance",
+        "ON CONFLICT(name) DO UPDATE SET balance = ledger_accounts.balance + excluded.balance",
         {e.account, e.amount}));
   }
   return Status::OK();

@@ -8,15 +8,27 @@
 
 #include "common/crypto.h"
 #include "scheduler/state_json.h"
+#include "tests/support/pg_server.h"
 
 namespace gm {
 namespace {
 
-class StoreTest : public ::testing::Test {
+// The same suite runs on both stores: SQLite (embedded) and a real
+// PostgreSQL server started for this test program.
+class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("gm-store-" + RandomHex(4));
     std::filesystem::create_directories(dir_);
+    if (GetParam() == "sqlite") {
+      spec_ = "sqlite:" + (dir_ / "c.db").string();
+    } else {
+      auto pg = testing::PgServer::Get();
+      ASSERT_TRUE(pg.ok()) << pg.status().ToString();
+      auto conn = (*pg)->NewDatabase();
+      ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+      spec_ = *conn;
+    }
     Open();
   }
   void TearDown() override {
@@ -25,14 +37,18 @@ class StoreTest : public ::testing::Test {
   }
   void Open() {
     store_.reset();
-    auto db = OpenSqlite((dir_ / "c.db").string());
-    ASSERT_TRUE(db.ok());
+    auto db = OpenDatabase(spec_);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
     store_ = std::make_unique<ControllerStore>(std::move(db).value());
     ASSERT_TRUE(store_->Migrate().ok());
   }
   std::filesystem::path dir_;
+  std::string spec_;
   std::unique_ptr<ControllerStore> store_;
 };
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
 
 sched::Job SampleJob() {
   sched::Job j;
@@ -53,7 +69,7 @@ sched::Job SampleJob() {
   return j;
 }
 
-TEST_F(StoreTest, JobRoundTripsEveryField) {
+TEST_P(StoreTest, JobRoundTripsEveryField) {
   sched::Job j = SampleJob();
   ASSERT_TRUE(store_->SaveJob(j).ok());
   j.state = sched::JobState::kCompleting;  // an update replaces the row
@@ -76,7 +92,7 @@ TEST_F(StoreTest, JobRoundTripsEveryField) {
   EXPECT_EQ(k.held, 123);
 }
 
-TEST_F(StoreTest, NodeRoundTrip) {
+TEST_P(StoreTest, NodeRoundTrip) {
   sched::Node n;
   n.id = "n7";
   n.name = "gpu07";
@@ -97,7 +113,7 @@ TEST_F(StoreTest, NodeRoundTrip) {
   EXPECT_EQ((*nodes)[0].site, "fra1");
 }
 
-TEST_F(StoreTest, TransactionAppliesOnceAndMovesBalances) {
+TEST_P(StoreTest, TransactionAppliesOnceAndMovesBalances) {
   auto tx = acct::MintTx("user:alice", 500, "mint:1");
   ASSERT_TRUE(store_->ApplyTx(tx, 1).ok());
   Status again = store_->ApplyTx(tx, 2);
@@ -117,7 +133,7 @@ TEST_F(StoreTest, TransactionAppliesOnceAndMovesBalances) {
   EXPECT_EQ((*hist)[1].amount, 500);
 }
 
-TEST_F(StoreTest, CountersAndSettlementsPersist) {
+TEST_P(StoreTest, CountersAndSettlementsPersist) {
   auto c = store_->GetCounter("next_job_id", 1);
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(*c, 1);
@@ -132,7 +148,7 @@ TEST_F(StoreTest, CountersAndSettlementsPersist) {
   EXPECT_EQ((*s)[0].providers[0].second, 92);
 }
 
-TEST_F(StoreTest, CorruptJobRowIsReportedNotIgnored) {
+TEST_P(StoreTest, CorruptJobRowIsReportedNotIgnored) {
   ASSERT_TRUE(store_->db().Exec("INSERT INTO jobs(id, username, state, data) VALUES(1, 'x', 'PENDING', '{bad')").ok());
   auto jobs = store_->LoadJobs();
   ASSERT_FALSE(jobs.ok());
