@@ -107,6 +107,8 @@ void to_json(nlohmann::json& j, const JobSpec& s) {
       {"gm_max_price", Write(s.gm_max_price)},
       {"gm_min_trust", Write(s.gm_min_trust)},
       {"gm_region", s.gm_region},       {"gm_verify", s.gm_verify},
+      {"stage_in", s.stage_in},         {"stage_out", s.stage_out},
+      {"bundle", s.bundle},
       {"script", s.script},             {"script_name", s.script_name},
       {"script_args", s.script_args},   {"submit_dir", s.submit_dir},
       {"submit_host", s.submit_host},   {"submit_user", s.submit_user},
@@ -153,6 +155,9 @@ void from_json(const nlohmann::json& j, JobSpec& s) {
   Read(j, "gm_min_trust", s.gm_min_trust);
   Read(j, "gm_region", s.gm_region);
   Read(j, "gm_verify", s.gm_verify);
+  Read(j, "stage_in", s.stage_in);
+  Read(j, "stage_out", s.stage_out);
+  Read(j, "bundle", s.bundle);
   Read(j, "script", s.script);
   Read(j, "script_name", s.script_name);
   Read(j, "script_args", s.script_args);

@@ -56,6 +56,9 @@ struct JobSpec {
   std::optional<int> gm_min_trust;          // 1..4
   std::string gm_region;
   bool gm_verify = false;
+  std::vector<std::string> stage_in;        // --gm-stage-in paths as given (sent in the bundle)
+  std::vector<std::string> stage_out;       // --gm-stage-out paths, relative to the job's directory
+  std::string bundle;                       // SHA-256 of the bundle manifest; "" = no bundle
 
   // The batch script and how it was given.
   std::string script;                       // full text, shebang included

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <regex>
 
+#include "common/bundle.h"
 #include "common/crypto.h"
 #include "common/http.h"
 #include "common/money.h"
@@ -132,6 +133,9 @@ Status Controller::Open() {
     GM_RETURN_IF_ERROR(WriteFileAtomic(cfg_.state_dir + "/admin.token", token + "\n", 0600));
     spdlog::info("created admin account; its token is in {}/admin.token", cfg_.state_dir);
   }
+  // Generations handed out by an earlier life of the controller are below this,
+  // so no worker's `since` can match a fresh count and sleep through new work.
+  gen_base_ = static_cast<uint64_t>(now) * 1000;
   spdlog::info("state loaded: {} nodes, {} jobs, next job id {}", core_.nodes().size(),
                core_.jobs().size(), next_job_id_);
   return Status::OK();
@@ -204,6 +208,9 @@ void Controller::Routes(httplib::Server& s) {
   Handle(s, "POST", R"(/api/v1/nodes/([\w.-]+)/heartbeat)", node, bind(&Controller::Heartbeat));
   Handle(s, "POST", R"(/api/v1/jobs/(\d+)/report)", node, bind(&Controller::ReportJob));
   Handle(s, "POST", R"(/api/v1/jobs/(\d+)/outputs)", node, bind(&Controller::UploadOutput));
+  Handle(s, "POST", "/api/v1/blobs", api, bind(&Controller::UploadBlob));
+  s.Get(R"(/api/v1/jobs/(\d+)/bundle/([0-9a-f]{64}))",
+        [this](const httplib::Request& r, httplib::Response& res) { DownloadJobBlob(r, res); });
   s.Get(R"(/api/v1/nodes/([\w.-]+)/work)",
         [this](const httplib::Request& r, httplib::Response& res) { PollWork(r, res); });
   s.Get(R"(/api/v1/jobs/(\d+)/output)",
@@ -222,6 +229,9 @@ Result<json> Controller::SubmitJob(const httplib::Request& r, const Caller& c) {
   } catch (const std::exception& e) {
     return Status::InvalidArgument(std::string("invalid job spec: ") + e.what());
   }
+  // GridMint's own variables (GM_TOKEN above all) are credentials of the
+  // submitter: they are never stored with a job nor sent to a provider.
+  std::erase_if(spec.environment, [](const auto& kv) { return kv.first.rfind("GM_", 0) == 0; });
   if (spec.script.rfind("#!", 0) != 0)
     return Status::InvalidArgument("the batch script must start with #! and an interpreter");
   if (static_cast<int64_t>(spec.script.size()) > cfg_.max_script_bytes)
@@ -230,6 +240,10 @@ Result<json> Controller::SubmitJob(const httplib::Request& r, const Caller& c) {
                                    std::to_string(cfg_.max_script_bytes));
   if (spec.nodes_min < 1 || spec.nodes_max < spec.nodes_min)
     return Status::InvalidArgument("invalid node count");
+  GM_RETURN_IF_ERROR(CheckBundle(spec, c.account));
+  for (const auto& p : spec.stage_out)
+    if (auto safe = SafeRelativePath(p); !safe.ok())
+      return Status::InvalidArgument("--gm-stage-out: " + safe.status().message());
   if (spec.submit_user.empty()) spec.submit_user = c.account;
   int64_t eligible = 0;
   if (!spec.begin.empty()) {
@@ -541,6 +555,7 @@ void Controller::PollWork(const httplib::Request& r, httplib::Response& res) {
   std::string id = r.matches[1];
   if (caller->kind != "node" || caller->node_id != id)
     return ReplyError(res, Status::PermissionDenied("a node may only fetch its own work"));
+  node_gen_.try_emplace(id, gen_base_);
   uint64_t since = static_cast<uint64_t>(QueryInt(r, "since", 0));
   int64_t wait_s = std::clamp<int64_t>(QueryInt(r, "wait", 0), 0, 60);
   // Level-triggered: the answer is the node's whole desired state, so a lost
@@ -551,7 +566,7 @@ void Controller::PollWork(const httplib::Request& r, httplib::Response& res) {
 }
 
 void Controller::Touch(const std::string& node_id) {
-  ++node_gen_[node_id];
+  ++node_gen_.try_emplace(node_id, gen_base_).first->second;
   work_cv_.notify_all();
 }
 
@@ -611,14 +626,14 @@ void Controller::SettleAttempt(Job& job, int64_t served_ms, bool provider_fault)
 }
 
 void Controller::EndJob(int64_t job_id, JobState state, int exit_code, int signal,
-                        int64_t served_ms) {
+                        int64_t served_ms, bool provider_fault) {
   Job& job = *core_.FindJob(job_id);
   std::vector<std::string> nodes;
   for (const auto& a : job.alloc) nodes.push_back(a.node_id);
   core_.FinishJob(job_id, state, exit_code, signal, clock_->NowUnixMs());
   SqlTransaction tx(store_->db());
   CheckOk(tx.begin_status(), "begin");
-  SettleAttempt(job, served_ms, /*provider_fault=*/false);
+  SettleAttempt(job, served_ms, provider_fault);
   CheckOk(store_->SaveJob(job), "save job");
   CheckOk(tx.Commit(), "commit");
   spdlog::info("job {} ended {} (exit {}:{})", job_id, sched::JobStateName(job.state), exit_code,
@@ -725,6 +740,75 @@ Result<json> Controller::UploadOutput(const httplib::Request& r, const Caller& c
   OutputRow row{id, attempt, name, static_cast<int64_t>(r.body.size()), Sha256Hex(r.body), path};
   CheckOk(store_->AddOutput(row), "save output");
   return json{{"name", name}, {"size", row.size}, {"sha256", row.sha256}};
+}
+
+std::string Controller::BlobPath(const std::string& sha256) const {
+  return cfg_.state_dir + "/blobs/" + sha256.substr(0, 2) + "/" + sha256;
+}
+
+Result<json> Controller::UploadBlob(const httplib::Request& r, const Caller& c) {
+  std::string claimed = r.get_param_value("sha256");
+  if (!IsSha256Hex(claimed)) return Status::InvalidArgument("upload needs ?sha256= with 64 lower-case hex digits");
+  if (static_cast<int64_t>(r.body.size()) > cfg_.max_bundle_bytes)
+    return Status::InvalidArgument("bundle file of " + std::to_string(r.body.size()) +
+                                   " bytes exceeds the bundle limit of " + std::to_string(cfg_.max_bundle_bytes) +
+                                   " bytes");
+  std::string actual = Sha256Hex(r.body);
+  if (actual != claimed)
+    return Status::InvalidArgument("bundle hash mismatch: the upload hashes to " + actual + ", not " + claimed);
+  std::string path = BlobPath(actual);
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (!fs::exists(path)) GM_RETURN_IF_ERROR(WriteFileAtomic(path, r.body, 0600));
+  return json{{"sha256", actual}, {"size", r.body.size()}};
+}
+
+Status Controller::CheckBundle(const JobSpec& spec, const std::string& account) {
+  if (spec.bundle.empty()) return Status::OK();
+  if (!IsSha256Hex(spec.bundle)) return Status::InvalidArgument("bundle id must be a SHA-256");
+  std::ifstream in(BlobPath(spec.bundle), std::ios::binary);
+  if (!in) return Status::InvalidArgument("bundle " + spec.bundle + " was not uploaded");
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  if (Sha256Hex(bytes) != spec.bundle) return Status::Corruption("stored bundle " + spec.bundle + " is damaged");
+  GM_ASSIGN_OR_RETURN(BundleManifest m, DecodeManifest(bytes));
+  if (m.TotalBytes() > cfg_.max_bundle_bytes)
+    return Status::InvalidArgument("bundle of " + std::to_string(m.TotalBytes()) + " bytes exceeds the limit of " +
+                                   std::to_string(cfg_.max_bundle_bytes) + " bytes");
+  for (const auto& f : m.files)
+    if (!fs::exists(BlobPath(f.sha256)))
+      return Status::InvalidArgument("bundle file '" + f.path + "' (" + f.sha256 + ") was not uploaded");
+  return Status::OK();
+}
+
+void Controller::DownloadJobBlob(const httplib::Request& r, httplib::Response& res) {
+  std::string path;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto caller = Authenticate(r);
+    if (!caller.ok()) return ReplyError(res, caller.status());
+    int64_t id = std::stoll(r.matches[1]);
+    std::string sha = r.matches[2];
+    Job* job = core_.FindJob(id);
+    bool allowed = job && (caller->kind == "node"
+                               ? std::any_of(job->alloc.begin(), job->alloc.end(),
+                                             [&](const auto& a) { return a.node_id == caller->node_id; })
+                               : CanSee(*caller, *job));
+    if (!allowed) return ReplyError(res, Status::NotFound("no such job for this caller"));
+    if (job->spec.bundle.empty()) return ReplyError(res, Status::NotFound("job has no bundle"));
+    bool listed = sha == job->spec.bundle;
+    if (!listed) {
+      std::ifstream in(BlobPath(job->spec.bundle), std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      auto m = DecodeManifest(bytes);
+      listed = m.ok() && std::any_of(m->files.begin(), m->files.end(), [&](const auto& f) { return f.sha256 == sha; });
+    }
+    if (!listed) return ReplyError(res, Status::NotFound("blob is not part of this job's bundle"));
+    path = BlobPath(sha);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ReplyError(res, Status::NotFound("blob missing on the controller"));
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  res.set_content(bytes, "application/octet-stream");
 }
 
 Result<json> Controller::ListOutputs(const httplib::Request& r, const Caller& c) {
@@ -893,8 +977,10 @@ void Controller::OnTick() {
   }
   for (int64_t id : r.jobs_timed_out) {
     Job& job = *core_.FindJob(id);
-    spdlog::warn("job {}: its node never reported the end; closing it as TIMEOUT", id);
-    EndJob(id, JobState::kTimeout, 0, 9, job.time_limit_s * 1000);
+    // Not knowing what ran is the node's failure, not the user's: no charge.
+    spdlog::warn("job {}: its node never reported the end; closing it as TIMEOUT, uncharged", id);
+    (void)job;
+    EndJob(id, JobState::kTimeout, 0, 9, 0, /*provider_fault=*/true);
   }
   // Age and --begin change with time: one pass per tick keeps priorities and
   // reasons current even when no event arrives.
@@ -907,7 +993,8 @@ Status Controller::Run() {
   if (!server_->is_valid()) return Status::Internal("cannot set up TLS from " + cfg_.state_dir);
   int threads = cfg_.http_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server_->set_payload_max_length(static_cast<size_t>(cfg_.max_output_bytes) + (1 << 20));
+  server_->set_payload_max_length(
+      static_cast<size_t>(std::max(cfg_.max_output_bytes, cfg_.max_bundle_bytes)) + (1 << 20));
   server_->set_read_timeout(30, 0);
   server_->set_write_timeout(30, 0);
   Routes(*server_);

@@ -41,6 +41,7 @@ struct ControllerConfig {
   int tick_ms = 1000;                        // timer period for heartbeats and limits
   int64_t max_output_bytes = 64ll << 20;     // per returned output file
   int64_t max_script_bytes = 1ll << 20;      // a batch script larger than this is refused
+  int64_t max_bundle_bytes = 256ll << 20;    // stage-in files of one job, in total
 };
 
 class Controller {
@@ -92,11 +93,16 @@ class Controller {
   Result<nlohmann::json> UploadOutput(const httplib::Request& r, const Caller& c);
   void PollWork(const httplib::Request& r, httplib::Response& res);   // long poll, own locking
   void DownloadOutput(const httplib::Request& r, httplib::Response& res);
+  Result<nlohmann::json> UploadBlob(const httplib::Request& r, const Caller& c);
+  void DownloadJobBlob(const httplib::Request& r, httplib::Response& res);  // nodes fetch bundles
+  Status CheckBundle(const JobSpec& spec, const std::string& account);
+  std::string BlobPath(const std::string& sha256) const;
 
   // State changes (mu_ held). Each persists in one database transaction.
   void RunSchedule();
   void StartJob(const sched::StartDecision& d);
-  void EndJob(int64_t job_id, sched::JobState state, int exit_code, int signal, int64_t served_ms);
+  void EndJob(int64_t job_id, sched::JobState state, int exit_code, int signal, int64_t served_ms,
+              bool provider_fault = false);
   void RequeueJob(int64_t job_id, const std::string& why);
   void SaveFairShare(const std::string& account);
   void SettleAttempt(sched::Job& job, int64_t served_ms, bool provider_fault);
@@ -128,6 +134,7 @@ class Controller {
   std::condition_variable work_cv_;   // wakes long polls
   std::condition_variable tick_cv_;   // wakes the ticker to stop
   std::map<std::string, uint64_t> node_gen_;  // bumped when a node's work changes
+  uint64_t gen_base_ = 0;                     // first generation of every node in this life
   // Signals asked with scancel --signal, per job: (sequence, name). One-shot,
   // so kept apart from the level-triggered desired state; lost on restart.
   std::map<int64_t, std::vector<std::pair<int, std::string>>> signals_;

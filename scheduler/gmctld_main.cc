@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
        "largest round trip inside one locality group")
       ("platform-fee-bp", po::value(&fee_bp)->default_value(800),
        "platform fee in basis points of each charge (800 = 8 %); the provider gets the rest")
+      ("max-bundle-bytes", po::value(&cfg.max_bundle_bytes)->default_value(256ll << 20),
+       "largest total of a job's stage-in files")
+      ("max-output-bytes", po::value(&cfg.max_output_bytes)->default_value(64ll << 20),
+       "largest output file a worker may return")
       ("http-threads", po::value(&cfg.http_threads)->default_value(64),
        "HTTP worker threads (workers hold long polls)")
       ("log-level", po::value(&log_level)->default_value("info"), "trace, debug, info, warn, error");

@@ -294,6 +294,8 @@ void Agent::Reconcile(const json& desired) {
         auto it = running_.find(key);
         if (it != running_.end()) DeliverSignals(*it->second, item["signals"]);
       }
+    } else if (item["action"] == "stop") {
+      StopUnstarted(key);
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -311,6 +313,23 @@ void Agent::Reconcile(const json& desired) {
       ++it;
     }
   }
+}
+
+void Agent::StopUnstarted(std::pair<int64_t, int> key) {
+  // The controller wants an attempt stopped that never started here (cancelled
+  // before its launch arrived): report it ended, with nothing served.
+  std::string jobdir = JobDir(key.first, key.second);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (running_.count(key) || fs::exists(jobdir)) return;
+  spdlog::info("job {}: cancelled before it started here", key.first);
+  std::error_code ec;
+  fs::create_directories(jobdir, ec);
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  json res{{"job_id", key.first}, {"attempt", key.second}, {"result", "cancelled"}, {"exit_code", 0},
+           {"signal", 0}, {"start_ms", now}, {"end_ms", now}, {"outputs", json::array()}};
+  (void)WriteFileSynced(jobdir + "/result.json", res.dump(), 0600);
+  deliverers_.emplace_back([this, jobdir] { Deliver(jobdir); });
 }
 
 void Agent::DeliverSignals(Running& r, const json& signals) {

@@ -81,6 +81,7 @@ class Agent {
   void Reconcile(const nlohmann::json& desired);
   void Launch(const nlohmann::json& item);
   void DeliverSignals(Running& r, const nlohmann::json& signals);
+  void StopUnstarted(std::pair<int64_t, int> key);
   void Supervise(Running* r, nlohmann::json launch, std::string jobdir);
   // Uploads outputs named in STATE/jobs/X/result.json and reports the end,
   // retrying until acknowledged or Stop().

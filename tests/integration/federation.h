@@ -57,6 +57,25 @@ struct ProcOptions {
 // whole at the time limit.
 ProcResult RunProcess(const std::vector<std::string>& argv, const ProcOptions& opts);
 
+// Whether `pid` exists and is not a zombie.
+bool ProcessRunning(pid_t pid);
+
+// Keeps a process stopped (SIGSTOP) for its lifetime, and continues it
+// (SIGCONT) on the way out, whatever happens to the test.
+class StoppedProcess {
+ public:
+  explicit StoppedProcess(pid_t pid);
+  ~StoppedProcess() { Resume(); }
+  StoppedProcess(const StoppedProcess&) = delete;
+  StoppedProcess& operator=(const StoppedProcess&) = delete;
+  bool ok() const { return stopped_; }
+  void Resume();
+
+ private:
+  pid_t pid_;
+  bool stopped_ = false;
+};
+
 // Polls `ready` every `every` until it is true or `timeout` passes.
 bool WaitUntil(const std::function<bool()>& ready, Millis timeout, Millis every = Millis(50));
 
