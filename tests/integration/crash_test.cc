@@ -168,16 +168,13 @@ int64_t WorkGeneration(const Federation& fed, int worker) {
 }
 
 // The worker long-polls for its work with the generation number of the last
-// answer it got ("since"). A restarted controller counts generations from
-// zero again; a change of a node's work must still reach the node promptly,
-// whatever generation it saw from the controller's previous life.
+// answer it got ("since"). A restarted controller must hand out generations
+// above any of its previous life, so a change of a node's work reaches the
+// node promptly whatever generation the worker saw before the crash.
 TEST(CrashRestartTest, WorkerLearnsOfNewWorkPromptlyAfterControllerRestart) {
   auto up = Federation::Up(/*workers=*/1, /*gpus_per_worker=*/2);
   ASSERT_TRUE(up.ok()) << up.status().message();
   std::unique_ptr<Federation> fed = std::move(up).value();
-  auto nodes = fed->Nodes();
-  ASSERT_TRUE(nodes.ok());
-  if ((*nodes)["nodes"][0]["cpus"].get<int>() < 2) GTEST_SKIP() << "needs a node with two CPUs";
 
   // Job X runs: the worker launched it, so it has read the answer that
   // carried the generation the controller reports now.
@@ -188,43 +185,28 @@ TEST(CrashRestartTest, WorkerLearnsOfNewWorkPromptlyAfterControllerRestart) {
       << fed->Logs();
   const int64_t seen = WorkGeneration(*fed, 1);
   ASSERT_GT(seen, 0);
-  if (seen > 3) GTEST_SKIP() << "the node's work changed " << seen << " times before the crash; this test can "
-                             << "change it at most 3 times after";
 
   // The worker sleeps through the crash and the restart; meanwhile the new
-  // controller changes the node's work as many times as before, the last
-  // change being the cancel of X: 1) cancel X; 2) start Y, cancel X;
-  // 3) start Y, cancel Y, cancel X.
+  // controller cancels X.
   StoppedProcess worker(fed->WorkerPid(1));
   ASSERT_TRUE(worker.ok());
   ASSERT_TRUE(fed->KillController9().ok());
   Status restarted = fed->RestartLocal();
   ASSERT_TRUE(restarted.ok()) << restarted.message();
-  auto scancel = [&](int64_t id) {
-    ProcResult c = fed->Run({"scancel", std::to_string(id)});
-    EXPECT_EQ(c.exit_code, 0) << c.Describe();
-  };
-  if (seen >= 2) {
-    std::string other = fed->WriteScript("other.sh", "#!/bin/bash\nsleep 300\n");
-    auto y = fed->Submit(other, {"--gres=gpu:1"});
-    ASSERT_TRUE(y.ok()) << y.status().message();
-    ASSERT_TRUE(fed->WaitForState(*y, {"RUNNING"}).ok());
-    if (seen == 3) scancel(*y);
-  }
-  scancel(*x);
-  ASSERT_EQ(WorkGeneration(*fed, 1), seen) << "the set-up did not reproduce the worker's generation";
+  ProcResult c = fed->Run({"scancel", std::to_string(*x)});
+  ASSERT_EQ(c.exit_code, 0) << c.Describe();
+  EXPECT_GT(WorkGeneration(*fed, 1), seen)
+      << "the restarted controller counts the node's work generations from where an earlier life "
+         "might have been: a worker's 'since' could look current and it would sleep through new work";
   worker.Resume();
 
   // Seconds at most: the worker reconnects within its back-off and stopping
   // a job takes no time. Waiting out a whole long poll (25 s) is the bug.
   auto x_done = fed->WaitForState(*x, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL"},
                                   Millis(10'000));
-  EXPECT_TRUE(x_done.ok())
-      << "the node did not act on its new work for a whole long poll: the restarted controller's "
-         "work generation for the node (counted from 0 again) equals the one the worker saw from the "
-         "controller's previous life, so the worker's 'since' looks current\n"
-      << x_done.status().message();
-  if (x_done.ok()) EXPECT_EQ((*x_done)["state"], "CANCELLED");
+  ASSERT_TRUE(x_done.ok()) << "the node did not act on its new work promptly after the restart\n"
+                           << x_done.status().message();
+  EXPECT_EQ((*x_done)["state"], "CANCELLED");
 }
 
 // A cancel that reaches the controller before the node ever started the job
@@ -237,7 +219,8 @@ TEST(CrashRestartTest, CancelOfAJobItsNodeNeverStartedEndsPromptly) {
   std::unique_ptr<Federation> fed = std::move(up).value();
   auto nodes = fed->Nodes();
   ASSERT_TRUE(nodes.ok());
-  if ((*nodes)["nodes"][0]["cpus"].get<int>() < 2) GTEST_SKIP() << "needs a node with two CPUs";
+  // Y (stopping) and Z (running) each hold one CPU at once.
+  ASSERT_GE((*nodes)["nodes"][0]["cpus"].get<int>(), 2) << "this test needs a machine with two CPUs";
 
   StoppedProcess worker(fed->WorkerPid(1));
   ASSERT_TRUE(worker.ok());
