@@ -862,7 +862,8 @@ Result<json> Controller::ListNodes(const httplib::Request& r, const Caller& c) {
 // ---- accounts and money -------------------------------------------------------
 
 Result<json> Controller::WhoAmI(const httplib::Request& r, const Caller& c) {
-  return json{{"account", c.account}, {"role", c.role}, {"kind", c.kind}, {"node_id", c.node_id}};
+  return json{{"account", c.account}, {"role", c.role}, {"kind", c.kind}, {"node_id", c.node_id},
+              {"max_bundle_bytes", cfg_.max_bundle_bytes}, {"max_output_bytes", cfg_.max_output_bytes}};
 }
 
 Result<json> Controller::Wallet(const httplib::Request& r, const Caller& c) {

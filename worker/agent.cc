@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/bundle.h"
 #include "common/crypto.h"
 #include "common/hostlist.h"
 #include "common/output_pattern.h"
@@ -315,6 +316,49 @@ void Agent::Reconcile(const json& desired) {
   }
 }
 
+Status Agent::FetchBundle(int64_t job_id, const std::string& bundle, const std::string& workdir) {
+  GM_ASSIGN_OR_RETURN(auto api, Client(120));
+  std::string base = "/api/v1/jobs/" + std::to_string(job_id) + "/bundle/";
+  auto fetch = [&](const std::string& sha) -> Result<std::string> {
+    std::string bytes;
+    GM_RETURN_IF_ERROR(api->Download(base + sha, [&](const char* d, size_t n) { bytes.append(d, n); return true; },
+                                     nullptr));
+    if (Sha256Hex(bytes) != sha) return Status::PermissionDenied("bundle hash mismatch for " + sha + ": refused");
+    return bytes;
+  };
+  GM_ASSIGN_OR_RETURN(std::string manifest_bytes, fetch(bundle));
+  GM_ASSIGN_OR_RETURN(BundleManifest m, DecodeManifest(manifest_bytes));
+  for (const auto& f : m.files) {
+    GM_ASSIGN_OR_RETURN(std::string bytes, fetch(f.sha256));
+    fs::path target = fs::path(workdir) / f.path;  // DecodeManifest checked the path stays inside
+    std::error_code ec;
+    fs::create_directories(target.parent_path(), ec);
+    GM_RETURN_IF_ERROR(WriteFileSynced(target.string(), bytes, f.mode));
+  }
+  spdlog::info("job {}: bundle {} ({} file(s), {} bytes) verified", job_id, bundle.substr(0, 12), m.files.size(),
+               m.TotalBytes());
+  return Status::OK();
+}
+
+std::vector<std::pair<std::string, std::string>> Agent::StageOutFiles(const JobSpec& spec,
+                                                                      const std::string& workdir) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& p : spec.stage_out) {
+    auto safe = SafeRelativePath(p);
+    if (!safe.ok()) continue;
+    fs::path local = fs::path(workdir) / *safe;
+    std::error_code ec;
+    if (fs::is_regular_file(local, ec)) {
+      out.emplace_back(*safe, local.string());
+    } else if (fs::is_directory(local, ec)) {
+      for (const auto& e : fs::recursive_directory_iterator(local, ec))
+        if (e.is_regular_file())
+          out.emplace_back(fs::relative(e.path(), workdir).generic_string(), e.path().string());
+    }
+  }
+  return out;
+}
+
 void Agent::StopUnstarted(std::pair<int64_t, int> key) {
   // The controller wants an attempt stopped that never started here (cancelled
   // before its launch arrived): report it ended, with nothing served.
@@ -499,6 +543,7 @@ void Agent::Supervise(Running* r, json launch, std::string jobdir) {
   }
   ExitInfo info;
   Status ws = WriteFileSynced(ls.program, spec.script, 0755);
+  if (ws.ok() && !spec.bundle.empty()) ws = FetchBundle(r->job_id, spec.bundle, ls.workdir);
   if (ws.ok() && ls.run_as_uid) (void)chown(ls.program.c_str(), *ls.run_as_uid, *ls.run_as_gid);
   std::unique_ptr<JobRunner> runner;
   if (ws.ok()) {
@@ -520,9 +565,13 @@ void Agent::Supervise(Running* r, json launch, std::string jobdir) {
   }
   json outputs = json::array();
   std::set<std::string> seen;
-  for (const auto& [name, local] : {std::pair{out_name, ls.stdout_path}, std::pair{err_name, ls.stderr_path}})
-    if (seen.insert(name).second && fs::exists(local))
-      outputs.push_back({{"name", name}, {"path", local}});
+  std::vector<std::pair<std::string, std::string>> files = {{out_name, ls.stdout_path}, {err_name, ls.stderr_path}};
+  for (auto& f : StageOutFiles(spec, ls.workdir)) files.push_back(std::move(f));
+  for (const auto& [name, local] : files)
+    if (seen.insert(name).second && fs::exists(local)) {
+      auto bytes = ReadFile(local);
+      outputs.push_back({{"name", name}, {"path", local}, {"sha256", bytes.ok() ? Sha256Hex(*bytes) : ""}});
+    }
   json res{{"job_id", r->job_id},          {"attempt", r->attempt},
            {"result", ResultName(info.reason)}, {"exit_code", info.exit_code},
            {"signal", info.signal},         {"start_ms", info.start_unix_ms},

@@ -82,6 +82,11 @@ class Agent {
   void Launch(const nlohmann::json& item);
   void DeliverSignals(Running& r, const nlohmann::json& signals);
   void StopUnstarted(std::pair<int64_t, int> key);
+  // Fetches the job's bundle into `workdir`, checking every hash.
+  Status FetchBundle(int64_t job_id, const std::string& bundle, const std::string& workdir);
+  // The --gm-stage-out files of a finished job: (name, local path) pairs.
+  std::vector<std::pair<std::string, std::string>> StageOutFiles(const JobSpec& spec,
+                                                                 const std::string& workdir) const;
   void Supervise(Running* r, nlohmann::json launch, std::string jobdir);
   // Uploads outputs named in STATE/jobs/X/result.json and reports the end,
   // retrying until acknowledged or Stop().
