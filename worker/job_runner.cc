@@ -55,6 +55,7 @@ enum class ChildStep : int {
   kDup2,
   kCloseFds,
   kExec,
+  kCgroup,
 };
 
 struct ChildReport {
@@ -72,6 +73,7 @@ struct ChildPlan {
   const char* stdout_path;
   const char* stderr_path;  // nullptr: share stdout's open file description
   int out_flags;
+  const char* const* cgroup_files;  // nullptr-terminated
   bool set_groups;  // only root may call setgroups
   bool set_gid;
   bool set_uid;
@@ -147,6 +149,11 @@ bool CloseOnExecFrom3() {
   }
 
   if (setsid() < 0) ChildFail(report_fd, ChildStep::kSetsid);
+  for (const char* const* f = p.cgroup_files; f && *f; ++f) {
+    int fd = open(*f, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1) ChildFail(report_fd, ChildStep::kCgroup);
+    close(fd);
+  }
   if (p.set_groups && setgroups(1, &p.gid) != 0) ChildFail(report_fd, ChildStep::kSetgroups);
   if (p.set_gid && setgid(p.gid) != 0) ChildFail(report_fd, ChildStep::kSetgid);
   if (p.set_uid && setuid(p.uid) != 0) ChildFail(report_fd, ChildStep::kSetuid);
@@ -276,6 +283,7 @@ std::string DescribeStep(ChildStep step, const LaunchSpec& s, const ChildPlan& p
     case ChildStep::kDup2: return "dup2";
     case ChildStep::kCloseFds: return "marking descriptors close-on-exec";
     case ChildStep::kExec: return "exec " + s.program;
+    case ChildStep::kCgroup: return "joining cgroup";
   }
   return "launch";
 }
@@ -286,6 +294,7 @@ struct ExecStrings {
   std::vector<std::string> env;
   std::vector<char*> argv;
   std::vector<char*> envp;
+  std::vector<const char*> cgroup_files;
 };
 
 Result<ChildPlan> PlanChild(const LaunchSpec& s, ExecStrings* strings) {
@@ -309,6 +318,9 @@ Result<ChildPlan> PlanChild(const LaunchSpec& s, ExecStrings* strings) {
   for (std::string& e : strings->env) strings->envp.push_back(e.data());
   strings->envp.push_back(nullptr);
 
+  for (const std::string& f : s.cgroup_procs_files) strings->cgroup_files.push_back(f.c_str());
+  strings->cgroup_files.push_back(nullptr);
+  plan.cgroup_files = strings->cgroup_files.data();
   plan.program = s.program.c_str();
   plan.argv = strings->argv.data();
   plan.envp = strings->envp.data();

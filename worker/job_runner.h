@@ -46,6 +46,10 @@ struct LaunchSpec {
   // anything else touches the file system. A uid without a gid uses the
   // user's primary group from the passwd database; a uid not found there is
   // an error (never leave the job with gmd's root group).
+  // cgroup membership files (cgroup.procs / tasks) the child writes itself
+  // into before anything else, while still privileged: so nothing the job
+  // starts can escape its limits, not even in the first instant.
+  std::vector<std::string> cgroup_procs_files;
   std::optional<uid_t> run_as_uid;
   std::optional<gid_t> run_as_gid;
 };

@@ -394,5 +394,35 @@ TEST_F(JobRunnerTest, UsageIsMeasured) {
   EXPECT_GT(info.max_rss_kb, 0);
 }
 
+
+TEST(JobRunnerCgroupTest, ChildJoinsCgroupBeforeExecAndFailureIsNamed) {
+  // A file standing in for cgroup.procs: the child writes "0" into it.
+  char dir_tmpl[] = "/tmp/gm-cg-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_tmpl), nullptr);
+  std::string dir = dir_tmpl;
+  std::string procs = dir + "/cgroup.procs";
+  { std::ofstream(procs) << ""; }
+  std::string script = dir + "/ok.sh";
+  { std::ofstream(script) << "#!/bin/sh\nexit 0\n"; }
+  chmod(script.c_str(), 0755);
+  LaunchSpec spec;
+  spec.program = script;
+  spec.workdir = dir;
+  spec.env = {{"PATH", "/usr/bin:/bin"}};
+  spec.cgroup_procs_files = {procs};
+  JobRunner ok(spec);
+  ASSERT_TRUE(ok.Start().ok());
+  EXPECT_EQ(ok.Wait().exit_code, 0);
+  std::ifstream in(procs);
+  std::string written((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(written, "0");
+  spec.cgroup_procs_files = {dir + "/missing/cgroup.procs"};
+  JobRunner bad(spec);
+  Status s = bad.Start();
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("joining cgroup"), std::string::npos) << s.message();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace gm::worker
