@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "common/crypto.h"
 #include "common/money.h"
 
 namespace gm::cli {
@@ -143,7 +144,9 @@ Status StartController(const LocalOpts& o, json& st) {
   fs::remove(cdir / "url");
   pid_t pid = Spawn({ExeDir() + "/gmctld", "--state-dir", cdir.string(), "--listen",
                      "127.0.0.1:" + std::to_string(port), "--kill-grace", std::to_string(o.kill_grace),
-                     "--heartbeat-timeout", std::to_string(o.heartbeat_timeout)},
+                     "--heartbeat-timeout", std::to_string(o.heartbeat_timeout),
+                     // Small challenges: a local federation is verified within seconds.
+                     "--challenge-matmul-n", "128", "--challenge-memory-mb", "8", "--challenge-pow-bits", "12"},
                     o.dir / "controller.log");
   WriteText(o.dir / "pids" / "controller", std::to_string(pid) + "\n", 0644);
   bool exited = false;
@@ -189,6 +192,14 @@ Status Provision(const LocalOpts& o, json& st, ApiClient& admin) {
   return Status::OK();
 }
 
+// Job directories must be reachable by the unprivileged job user, which a
+// home directory (mode 0700) is not: they live under /var/tmp, one folder per
+// local federation.
+std::string JobsDir(const LocalOpts& o, int worker) {
+  return "/var/tmp/gridmint-jobs/" + Sha256Hex(fs::absolute(o.dir).string()).substr(0, 12) + "/worker" +
+         std::to_string(worker);
+}
+
 Status StartWorkers(const LocalOpts& o, const json& st) {
   GM_ASSIGN_OR_RETURN(Micros base, ParseTokens(o.price, "--price"));
   int n = st["providers"].size();
@@ -205,7 +216,8 @@ Status StartWorkers(const LocalOpts& o, const json& st) {
                   {"attach", "--foreground", "--state-dir", wdir.string(), "--controller", st["url"],
                    "--ca", st["ca"], "--enroll-token", st["providers"][i - 1]["enroll_token"],
                    "--price", FormatTokens(price), "--region", "local", "--site", "local",
-                   "--name", "node" + std::to_string(i), "--heartbeat", "2"});
+                   "--name", "node" + std::to_string(i), "--heartbeat", "2",
+                   "--jobs-dir", JobsDir(o, i)});
       if (o.gpus_per_worker > 0)
         argv.insert(argv.end(), {"--gpus", std::to_string(o.gpus_per_worker), "--gpu-model", "localgpu",
                                  "--gpu-mem-mb", "16384"});
@@ -221,14 +233,23 @@ Status WaitForNodes(const LocalOpts& o, const json& st, ApiClient& admin) {
   std::string last;
   Status s = WaitFor(
       [&] {
+        // Give up at once when every worker we started has already exited.
+        bool any_alive = false;
+        for (size_t i = 1; i <= want; ++i) {
+          pid_t pid = ReadPid(o.dir, "worker" + std::to_string(i));
+          any_alive |= pid > 0 && !ChildExited(pid) && kill(pid, 0) == 0;
+        }
+        if (!any_alive) return true;
         auto r = admin.Get("/api/v1/nodes");
         if (!r.ok()) return false;
         size_t up = 0;
-        for (const auto& n : (*r)["nodes"]) up += n["up"].get<bool>() ? 1 : 0;
+        for (const auto& n : (*r)["nodes"])
+          up += n["up"].get<bool>() && n.value("verification", "") == "VERIFIED" ? 1 : 0;
         last = std::to_string(up) + " of " + std::to_string(want);
         return up >= want;
       },
-      30'000, "workers to register");
+      30'000, "workers to register and pass verification");
+  if (s.ok() && last != std::to_string(want) + " of " + std::to_string(want)) s = Status::Unavailable("the workers exited");
   if (!s.ok()) {
     std::string logs;
     for (size_t i = 1; i <= want; ++i) logs += Tail(o.dir / ("worker" + std::to_string(i) + ".log"), 5);
@@ -289,6 +310,7 @@ int Down(const LocalOpts& o) {
   for (const auto& [name, pid] : procs) fs::remove(o.dir / "pids" / name, ec);
   std::cerr << "gm local: stopped " << procs.size() << " process(es)\n";
   if (o.purge) {
+    fs::remove_all(fs::path(JobsDir(o, 1)).parent_path(), ec);
     fs::remove_all(o.dir, ec);
     std::cerr << "gm local: removed " << o.dir.string() << "\n";
   }

@@ -9,7 +9,7 @@ PACKAGES=(
   g++ cmake ninja-build ccache pkg-config
   # libraries
   libssl-dev openssl libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libboost-program-options-dev libpqxx-dev
+  libboost-program-options-dev libpqxx-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev procps iproute2
   # PostgreSQL server for the store tests (initdb/pg_ctl under /usr/lib/postgresql/*/bin)

@@ -14,6 +14,9 @@
 #include "common/crypto.h"
 #include "common/http.h"
 #include "common/money.h"
+#include "common/signing.h"
+#include "common/usage_record.h"
+#include <openssl/rand.h>
 #include "scheduler/begin_time.h"
 #include "scheduler/state_json.h"
 
@@ -133,6 +136,10 @@ Status Controller::Open() {
     GM_RETURN_IF_ERROR(WriteFileAtomic(cfg_.state_dir + "/admin.token", token + "\n", 0600));
     spdlog::info("created admin account; its token is in {}/admin.token", cfg_.state_dir);
   }
+  GM_ASSIGN_OR_RETURN(auto keys, store_->LoadNodeKeys());
+  for (const auto& [node, pubkey, seq] : keys) node_keys_[node] = NodeKey{pubkey, seq};
+  for (const auto& n : core_.nodes())
+    if (n.verification == sched::NodeTrust::kPending) IssueChallenges(n.id, {kChallengeMatmul, kChallengeMemory, kChallengePow});
   // Generations handed out by an earlier life of the controller are below this,
   // so no worker's `since` can match a fresh count and sleep through new work.
   gen_base_ = static_cast<uint64_t>(now) * 1000;
@@ -206,9 +213,11 @@ void Controller::Routes(httplib::Server& s) {
   Handle(s, "POST", "/api/v1/admin/mint", api, bind(&Controller::Mint));
   Handle(s, "POST", "/api/v1/nodes/register", {"enroll", "node"}, bind(&Controller::RegisterNode));
   Handle(s, "POST", R"(/api/v1/nodes/([\w.-]+)/heartbeat)", node, bind(&Controller::Heartbeat));
-  Handle(s, "POST", R"(/api/v1/jobs/(\d+)/report)", node, bind(&Controller::ReportJob));
   Handle(s, "POST", R"(/api/v1/jobs/(\d+)/outputs)", node, bind(&Controller::UploadOutput));
   Handle(s, "POST", "/api/v1/blobs", api, bind(&Controller::UploadBlob));
+  Handle(s, "POST", "/api/v1/usage", node, bind(&Controller::SubmitUsage));
+  Handle(s, "POST", R"(/api/v1/nodes/([\w.-]+)/challenges/([0-9a-f]+))", node, bind(&Controller::AnswerChallenge));
+  Handle(s, "GET", R"(/api/v1/nodes/([\w.-]+)/history)", api, bind(&Controller::NodeHistory));
   s.Get(R"(/api/v1/jobs/(\d+)/bundle/([0-9a-f]{64}))",
         [this](const httplib::Request& r, httplib::Response& res) { DownloadJobBlob(r, res); });
   s.Get(R"(/api/v1/nodes/([\w.-]+)/work)",
@@ -458,6 +467,10 @@ Result<json> Controller::RegisterNode(const httplib::Request& r, const Caller& c
     return Status::InvalidArgument("implausible hardware or price in registration");
   if (n.gpus > 0 && n.gpu_model.empty())
     return Status::InvalidArgument("a node with GPUs must name their model");
+  std::string pubkey = b.value("pubkey", "");
+  auto key_bytes = HexToBytes(pubkey);
+  if (!key_bytes || key_bytes->size() != 32)
+    return Status::InvalidArgument("registration needs 'pubkey': the node's Ed25519 public key, 64 hex digits");
   int64_t now = clock_->NowUnixMs();
   n.last_heartbeat_ms = now;
   n.up = true;
@@ -484,6 +497,17 @@ Result<json> Controller::RegisterNode(const httplib::Request& r, const Caller& c
     n.id = "n" + std::to_string(next_node_id_++);
     CheckOk(store_->SetCounter("next_node_id", next_node_id_), "save counter");
     CheckOk(IssueToken(c.account, "node", n.id, &token), "issue node token");
+    n.verification = cfg_.verify_nodes ? sched::NodeTrust::kPending : sched::NodeTrust::kVerified;
+  }
+  if (n.verification == sched::NodeTrust::kRejected || n.verification == sched::NodeTrust::kBanned)
+    return Status::PermissionDenied("node " + n.name + " is " + sched::NodeTrustName(n.verification) +
+                                    "; it cannot serve jobs");
+  auto known = node_keys_.find(n.id);
+  if (known != node_keys_.end() && known->second.pubkey != pubkey)
+    return Status::PermissionDenied("node " + n.name + " registered with a different key before");
+  if (known == node_keys_.end()) {
+    node_keys_[n.id] = NodeKey{pubkey, 0};
+    CheckOk(store_->SaveNodeKey(n.id, pubkey, 0), "save node key");
   }
   core_.UpsertNode(n);
   CheckOk(store_->SaveNode(*core_.FindNode(n.id)), "save node");
@@ -491,9 +515,11 @@ Result<json> Controller::RegisterNode(const httplib::Request& r, const Caller& c
   spdlog::info("node {} ({}) registered by {}: {} x {} at {}/GPU-h, site {}", n.name, n.id,
                c.account, n.gpus, n.gpu_model.empty() ? "-" : n.gpu_model, FormatTokens(n.price),
                n.site);
+  if (n.verification == sched::NodeTrust::kPending && challenges_[n.id].empty())
+    IssueChallenges(n.id, {kChallengeMatmul, kChallengeMemory, kChallengePow});
   Touch(n.id);
   RunSchedule();
-  json out{{"node_id", n.id}, {"name", n.name}};
+  json out{{"node_id", n.id}, {"name", n.name}, {"verification", sched::NodeTrustName(n.verification)}};
   if (!token.empty()) out["node_token"] = token;
   return out;
 }
@@ -530,6 +556,8 @@ json Controller::LaunchPayload(const Job& job) {
 
 json Controller::WorkFor(const std::string& node_id) {
   json jobs = json::array();
+  for (const auto& ch : challenges_[node_id])
+    jobs.push_back({{"action", "challenge"}, {"challenge_id", ch.id}, {"spec", ChallengeSpecToJson(ch.spec)}});
   const sched::Node* n = core_.FindNode(node_id);
   if (!n) return jobs;
   for (int64_t id : n->jobs) {
@@ -679,44 +707,64 @@ void Controller::RequeueJob(int64_t job_id, const std::string& why) {
   for (const auto& n : nodes) Touch(n);
 }
 
-Result<json> Controller::ReportJob(const httplib::Request& r, const Caller& c) {
-  GM_ASSIGN_OR_RETURN(json b, ParseJsonBody(r));
-  int64_t id = std::stoll(r.matches[1]);
-  Job* job = core_.FindJob(id);
-  if (!job) return Status::NotFound("unknown job " + std::to_string(id));
-  int attempt = b.at("attempt").get<int>();
-  bool current = attempt == job->attempt && !job->alloc.empty() &&
-                 job->alloc[0].node_id == c.node_id &&
-                 (job->state == JobState::kRunning || job->state == JobState::kCompleting);
-  if (!current) {
-    // Already applied, or about an attempt that was requeued: idempotent.
-    return json{{"applied", false}};
-  }
-  std::string result = b.at("result").get<std::string>();
-  int exit_code = b.value("exit_code", 0), sig = b.value("signal", 0);
+json Controller::ApplyJobEnd(Job& job, const std::string& node_id, const std::string& result, int exit_code,
+                             int sig, int64_t start_ms, int64_t end_ms, const std::string& message) {
+  int64_t id = job.id;
   int64_t now = clock_->NowUnixMs();
-  int64_t served = std::clamp<int64_t>(b.value("end_ms", now) - b.value("start_ms", job->start_ms),
-                                       0, std::max<int64_t>(0, now - job->start_ms));
+  int64_t served = std::clamp<int64_t>(end_ms - start_ms, 0, std::max<int64_t>(0, now - job.start_ms));
   if (result == "lost") {
-    RequeueJob(id, "NodeFail");
+    RequeueJob(id, "NodeFail: the job was lost with the worker on " + node_id);
     RunSchedule();
     return json{{"applied", true}};
   }
-  JobState st;
+  JobState st = JobState::kFailed;
   if (result == "exited") st = exit_code == 0 ? JobState::kCompleted : JobState::kFailed;
   else if (result == "signaled") st = JobState::kFailed;
   else if (result == "timeout") st = JobState::kTimeout;
   else if (result == "cancelled") st = JobState::kCancelled;
   else if (result == "launch_failed") {
-    st = JobState::kFailed;
     exit_code = exit_code ? exit_code : 1;
     served = 0;  // nothing ran: nothing to charge
-    spdlog::warn("job {} could not start on {}: {}", id, c.node_id, b.value("message", ""));
-  } else {
-    return Status::InvalidArgument("unknown result '" + result + "'");
+    spdlog::warn("job {} could not start on {}: {}", id, node_id, message);
   }
-  EndJob(id, st, exit_code, sig, served);
+  EndJob(id, st, exit_code, sig, served, /*provider_fault=*/result == "launch_failed");
   return json{{"applied", true}};
+}
+
+Result<json> Controller::SubmitUsage(const httplib::Request& r, const Caller& c) {
+  GM_ASSIGN_OR_RETURN(json b, ParseJsonBody(r));
+  GM_ASSIGN_OR_RETURN(SignedRecord signed_record, SignedRecordFromJson(b));
+  auto key = node_keys_.find(c.node_id);
+  if (key == node_keys_.end()) return Status::FailedPrecondition("node " + c.node_id + " has no registered key");
+  int64_t job_id = signed_record.record.value("job_id", int64_t{0});
+  Job* job = core_.FindJob(job_id);
+  RecordExpectations expect;
+  expect.node_id = c.node_id;
+  expect.last_seq = key->second.last_seq;
+  auto on_node = [&](const Job& j) {
+    if (std::any_of(j.alloc.begin(), j.alloc.end(), [&](const auto& a) { return a.node_id == c.node_id; })) return true;
+    for (const auto& a : j.history)
+      if (std::count(a.node_ids.begin(), a.node_ids.end(), c.node_id)) return true;
+    return false;
+  };
+  expect.job_allocated = job && on_node(*job);
+  RecordCheck check;
+  Status s = CheckRecord(signed_record, key->second.pubkey, expect, &check);
+  if (check.rejection == RecordRejection::kReplay) return json{{"applied", false}, {"duplicate", true}};
+  if (!s.ok()) {
+    spdlog::warn("usage record from {} rejected ({}): {}", c.node_id, RecordRejectionName(check.rejection),
+                 s.message());
+    NodeEvent(c.node_id, "record_rejected", {{"reason", RecordRejectionName(check.rejection)},
+                                             {"message", s.message()}, {"job_id", job_id}});
+    return s;
+  }
+  const UsageRecord& rec = check.record;
+  key->second.last_seq = rec.seq;
+  CheckOk(store_->SaveNodeKey(c.node_id, key->second.pubkey, rec.seq), "save node key");
+  bool current = rec.attempt == job->attempt && !job->alloc.empty() && job->alloc[0].node_id == c.node_id &&
+                 (job->state == JobState::kRunning || job->state == JobState::kCompleting);
+  if (!current) return json{{"applied", false}};  // an attempt already closed or requeued
+  return ApplyJobEnd(*job, c.node_id, rec.result, rec.exit_code, rec.signal, rec.start_ms, rec.end_ms, "");
 }
 
 Result<json> Controller::UploadOutput(const httplib::Request& r, const Caller& c) {
@@ -837,6 +885,99 @@ void Controller::DownloadOutput(const httplib::Request& r, httplib::Response& re
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
   res.set_content(bytes, "application/octet-stream");
+}
+
+uint64_t Controller::RandomU64() {
+  uint64_t v = 0;
+  RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v);
+  return v;
+}
+
+void Controller::NodeEvent(const std::string& node_id, const std::string& kind, const json& detail) {
+  CheckOk(store_->AddNodeEvent(node_id, clock_->NowUnixMs(), kind, detail.dump()), "save node event");
+}
+
+void Controller::IssueChallenges(const std::string& node_id, const std::vector<std::string>& kinds) {
+  auto& open = challenges_[node_id];
+  for (const auto& kind : kinds) {
+    auto spec = NewChallenge(kind, RandomU64(), cfg_.challenge_sizes);
+    if (!spec.ok()) continue;
+    open.push_back({RandomHex(8), *spec, clock_->NowUnixMs()});
+  }
+  Touch(node_id);
+}
+
+void Controller::ChallengeFailed(const std::string& node_id, const std::string& reason) {
+  challenges_.erase(node_id);
+  const sched::Node* n = core_.FindNode(node_id);
+  if (!n) return;
+  bool is_new = n->verification == sched::NodeTrust::kPending;
+  core_.MutateNode(node_id, [&](sched::Node& m) {
+    if (is_new) m.verification = sched::NodeTrust::kRejected;
+    else m.reputation = std::max(0.0, m.reputation * 0.98);  // failed challenge: −2 % reputation
+  });
+  CheckOk(store_->SaveNode(*core_.FindNode(node_id)), "save node");
+  NodeEvent(node_id, is_new ? "rejected" : "challenge_failed", {{"reason", reason}});
+  spdlog::warn("node {} failed verification: {}{}", n->name, reason, is_new ? " (REJECTED)" : " (−2 % reputation)");
+}
+
+Result<json> Controller::AnswerChallenge(const httplib::Request& r, const Caller& c) {
+  std::string node_id = r.matches[1], cid = r.matches[2];
+  if (node_id != c.node_id) return Status::PermissionDenied("a node answers only its own challenges");
+  auto& open = challenges_[node_id];
+  auto it = std::find_if(open.begin(), open.end(), [&](const auto& ch) { return ch.id == cid; });
+  if (it == open.end()) return Status::NotFound("no open challenge " + cid + " for node " + node_id);
+  GM_ASSIGN_OR_RETURN(json answer, ParseJsonBody(r));
+  const sched::Node* n = core_.FindNode(node_id);
+  VerifyOptions opts;
+  opts.check_seed = RandomU64();
+  opts.max_tflops = n && n->declared ? cfg_.max_cpu_tflops : cfg_.max_gpu_tflops;
+  opts.round_trip_ns = (clock_->NowUnixMs() - it->issued_ms) * 1'000'000;
+  VerifyResult v;
+  Status s = VerifyAnswer(it->spec, answer, opts, &v);
+  if (!s.ok()) return Status::InvalidArgument("malformed challenge answer: " + s.message());
+  ChallengeSpec spec = it->spec;
+  open.erase(it);
+  NodeEvent(node_id, v.passed ? "challenge_passed" : "challenge_failed",
+            {{"kind", spec.kind}, {"reason", v.reason}, {"tflops", v.tflops}, {"elapsed_ns", v.elapsed_ns}});
+  if (!v.passed) {
+    ChallengeFailed(node_id, spec.kind + ": " + v.reason);
+    RunSchedule();
+    return json{{"passed", false}, {"reason", v.reason}};
+  }
+  core_.MutateNode(node_id, [&](sched::Node& m) {
+    if (spec.kind == kChallengeMatmul && v.tflops > 0) m.tflops = v.tflops;
+    if (open.empty() && m.verification == sched::NodeTrust::kPending) m.verification = sched::NodeTrust::kVerified;
+  });
+  const sched::Node* after = core_.FindNode(node_id);
+  CheckOk(store_->SaveNode(*after), "save node");
+  if (open.empty()) {
+    int64_t mean = cfg_.reverify_interval_s * 1000;
+    next_verify_ms_[node_id] = clock_->NowUnixMs() + mean / 2 + static_cast<int64_t>(RandomU64() % std::max<int64_t>(1, mean));
+    spdlog::info("node {} verified ({}; {:.3f} TFLOPS measured)", after->name, v.reason, after->tflops);
+    RunSchedule();
+  }
+  return json{{"passed", true}, {"reason", v.reason}, {"tflops", v.tflops},
+              {"verification", sched::NodeTrustName(after->verification)}};
+}
+
+Result<json> Controller::NodeHistory(const httplib::Request& r, const Caller& c) {
+  std::string id = r.matches[1];
+  const sched::Node* n = core_.FindNode(id);
+  if (!n) {
+    for (const auto& m : core_.nodes())
+      if (m.name == id) n = &m;
+  }
+  if (!n) return Status::NotFound("no node " + id);
+  if (c.role != "admin" && c.account != n->provider && c.role != "user")
+    return Status::PermissionDenied("not allowed");
+  GM_ASSIGN_OR_RETURN(auto events, store_->NodeEvents(n->id, 200));
+  json out = json::array();
+  for (const auto& [t, kind, detail] : events)
+    out.push_back({{"time_ms", t}, {"kind", kind}, {"detail", json::parse(detail, nullptr, false)}});
+  json node = sched::NodeSummary(*n);
+  node["group"] = core_.GroupOf(*n);
+  return json{{"node", node}, {"events", out}};
 }
 
 Result<json> Controller::ListNodes(const httplib::Request& r, const Caller& c) {
@@ -983,6 +1124,18 @@ void Controller::OnTick() {
     (void)job;
     EndJob(id, JobState::kTimeout, 0, 9, 0, /*provider_fault=*/true);
   }
+  int64_t now = clock_->NowUnixMs();
+  std::vector<std::pair<std::string, std::string>> expired;
+  for (auto& [node, open] : challenges_)
+    for (const auto& ch : open)
+      if (now - ch.issued_ms > cfg_.challenge_timeout_s * 1000) expired.emplace_back(node, ch.spec.kind);
+  for (const auto& [node, kind] : expired) ChallengeFailed(node, kind + ": no answer in time");
+  for (auto& [node, due] : next_verify_ms_)
+    if (due <= now && challenges_[node].empty()) {
+      due = now + cfg_.reverify_interval_s * 1000;
+      const sched::Node* n = core_.FindNode(node);
+      if (n && n->up && n->verification == sched::NodeTrust::kVerified) IssueChallenges(node, {kChallengePow, kChallengeMatmul});
+    }
   // Age and --begin change with time: one pass per tick keeps priorities and
   // reasons current even when no event arrives.
   RunSchedule();

@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "scheduler/core.h"
 #include "scheduler/store.h"
+#include "scheduler/verify.h"
 
 namespace httplib {
 class Server;
@@ -42,6 +43,12 @@ struct ControllerConfig {
   int64_t max_output_bytes = 64ll << 20;     // per returned output file
   int64_t max_script_bytes = 1ll << 20;      // a batch script larger than this is refused
   int64_t max_bundle_bytes = 256ll << 20;    // stage-in files of one job, in total
+  bool verify_nodes = true;                  // new nodes stay PENDING until they pass their challenges
+  ChallengeSizes challenge_sizes;            // small ones make a local federation ready in seconds
+  int64_t reverify_interval_s = 6 * 3600;    // mean time between re-verifications (randomised ±50 %)
+  int64_t challenge_timeout_s = 120;         // an unanswered challenge fails after this
+  double max_cpu_tflops = 20;                // faster answers from a node without a real GPU are implausible
+  double max_gpu_tflops = 5000;
 };
 
 class Controller {
@@ -89,8 +96,17 @@ class Controller {
   Result<nlohmann::json> Mint(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> RegisterNode(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> Heartbeat(const httplib::Request& r, const Caller& c);
-  Result<nlohmann::json> ReportJob(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> UploadOutput(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> SubmitUsage(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> AnswerChallenge(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> NodeHistory(const httplib::Request& r, const Caller& c);
+  // Applies the end of a job attempt as its batch node reported it.
+  nlohmann::json ApplyJobEnd(sched::Job& job, const std::string& node_id, const std::string& result,
+                             int exit_code, int sig, int64_t start_ms, int64_t end_ms, const std::string& message);
+  void IssueChallenges(const std::string& node_id, const std::vector<std::string>& kinds);
+  void ChallengeFailed(const std::string& node_id, const std::string& reason);
+  void NodeEvent(const std::string& node_id, const std::string& kind, const nlohmann::json& detail);
+  uint64_t RandomU64();
   void PollWork(const httplib::Request& r, httplib::Response& res);   // long poll, own locking
   void DownloadOutput(const httplib::Request& r, httplib::Response& res);
   Result<nlohmann::json> UploadBlob(const httplib::Request& r, const Caller& c);
@@ -127,6 +143,18 @@ class Controller {
   std::map<std::string, AccountRow> accounts_;
   std::map<std::string, TokenRow> tokens_;   // by hash
   std::map<int64_t, std::vector<SettlementRow>> settlements_;  // by job id
+  struct NodeKey {
+    std::string pubkey;     // Ed25519, hex
+    int64_t last_seq = 0;   // last usage-record sequence accepted
+  };
+  std::map<std::string, NodeKey> node_keys_;
+  struct OpenChallenge {
+    std::string id;
+    ChallengeSpec spec;
+    int64_t issued_ms = 0;
+  };
+  std::map<std::string, std::vector<OpenChallenge>> challenges_;  // by node id; in memory, reissued on start
+  std::map<std::string, int64_t> next_verify_ms_;
   int64_t next_job_id_ = 1;
   int64_t next_node_id_ = 1;
 

@@ -93,6 +93,16 @@ int main(int argc, char** argv) {
        "largest total of a job's stage-in files")
       ("max-output-bytes", po::value(&cfg.max_output_bytes)->default_value(64ll << 20),
        "largest output file a worker may return")
+      ("no-verify", po::bool_switch(), "trust new nodes without challenges (development only)")
+      ("challenge-matmul-n", po::value(&cfg.challenge_sizes.matmul_n)->default_value(256),
+       "matrix size of the matmul challenge")
+      ("challenge-memory-mb", po::value<int64_t>()->default_value(256), "MiB written by the memory challenge")
+      ("challenge-pow-bits", po::value(&cfg.challenge_sizes.pow_difficulty_bits)->default_value(20),
+       "leading zero bits of the proof-of-work challenge")
+      ("challenge-timeout", po::value(&cfg.challenge_timeout_s)->default_value(120),
+       "seconds a node has to answer a challenge")
+      ("reverify-interval", po::value(&cfg.reverify_interval_s)->default_value(6 * 3600),
+       "mean seconds between re-verifications of a node (randomised ±50 %)")
       ("http-threads", po::value(&cfg.http_threads)->default_value(64),
        "HTTP worker threads (workers hold long polls)")
       ("log-level", po::value(&log_level)->default_value("info"), "trace, debug, info, warn, error");
@@ -131,6 +141,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   cfg.sched.backfill = !no_backfill;
+  cfg.verify_nodes = !vm["no-verify"].as<bool>();
+  cfg.challenge_sizes.memory_bytes = vm["challenge-memory-mb"].as<int64_t>() << 20;
   for (const auto& line : partitions) {
     auto p = gm::sched::ParsePartition(line);
     if (!p.ok()) {

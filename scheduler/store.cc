@@ -24,6 +24,10 @@ CREATE INDEX IF NOT EXISTS ledger_entries_account ON ledger_entries(account);
 CREATE TABLE IF NOT EXISTS settlements(job_id BIGINT NOT NULL, attempt BIGINT NOT NULL, charged BIGINT NOT NULL,
   fee BIGINT NOT NULL, refunded BIGINT NOT NULL, providers TEXT NOT NULL, PRIMARY KEY(job_id, attempt));
 CREATE TABLE IF NOT EXISTS fairshare(account TEXT PRIMARY KEY, usage_milli BIGINT NOT NULL, as_of_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS node_keys(node_id TEXT PRIMARY KEY, pubkey TEXT NOT NULL, last_seq BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS node_events(node_id TEXT NOT NULL, time_ms BIGINT NOT NULL, kind TEXT NOT NULL,
+  detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS node_events_node ON node_events(node_id, time_ms);
 CREATE TABLE IF NOT EXISTS outputs(job_id BIGINT NOT NULL, attempt BIGINT NOT NULL, name TEXT NOT NULL,
   size BIGINT NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(job_id, attempt, name));
 )sql";
@@ -192,6 +196,36 @@ Result<std::vector<std::tuple<std::string, double, int64_t>>> ControllerStore::L
   GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT account, usage_milli, as_of_ms FROM fairshare"));
   std::vector<std::tuple<std::string, double, int64_t>> out;
   for (const auto& r : rows) out.emplace_back(SqlText(r[0]), SqlInt(r[1]) / 1000.0, SqlInt(r[2]));
+  return out;
+}
+
+Status ControllerStore::SaveNodeKey(const std::string& node_id, const std::string& pubkey, int64_t last_seq) {
+  return db_->Exec(
+      "INSERT INTO node_keys(node_id, pubkey, last_seq) VALUES(?, ?, ?) ON CONFLICT(node_id) "
+      "DO UPDATE SET pubkey = excluded.pubkey, last_seq = excluded.last_seq",
+      {node_id, pubkey, last_seq});
+}
+
+Result<std::vector<std::tuple<std::string, std::string, int64_t>>> ControllerStore::LoadNodeKeys() {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT node_id, pubkey, last_seq FROM node_keys"));
+  std::vector<std::tuple<std::string, std::string, int64_t>> out;
+  for (const auto& r : rows) out.emplace_back(SqlText(r[0]), SqlText(r[1]), SqlInt(r[2]));
+  return out;
+}
+
+Status ControllerStore::AddNodeEvent(const std::string& node_id, int64_t time_ms, const std::string& kind,
+                                     const std::string& detail_json) {
+  return db_->Exec("INSERT INTO node_events(node_id, time_ms, kind, detail) VALUES(?, ?, ?, ?)",
+                   {node_id, time_ms, kind, detail_json});
+}
+
+Result<std::vector<std::tuple<int64_t, std::string, std::string>>> ControllerStore::NodeEvents(
+    const std::string& node_id, int limit) {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT time_ms, kind, detail FROM node_events WHERE node_id = ? "
+                                            "ORDER BY time_ms DESC LIMIT ?",
+                                            {node_id, int64_t{limit}}));
+  std::vector<std::tuple<int64_t, std::string, std::string>> out;
+  for (const auto& r : rows) out.emplace_back(SqlInt(r[0]), SqlText(r[1]), SqlText(r[2]));
   return out;
 }
 

@@ -81,6 +81,15 @@ class ControllerStore {
   Status SaveFairShare(const std::string& account, double usage, int64_t as_of_ms);
   Result<std::vector<std::tuple<std::string, double, int64_t>>> LoadFairShare();
 
+  // A node's public key and the last usage-record sequence accepted from it.
+  Status SaveNodeKey(const std::string& node_id, const std::string& pubkey_hex, int64_t last_seq);
+  Result<std::vector<std::tuple<std::string, std::string, int64_t>>> LoadNodeKeys();
+  // What happened to a node and why (verification, rejected records, …).
+  Status AddNodeEvent(const std::string& node_id, int64_t time_ms, const std::string& kind,
+                      const std::string& detail_json);
+  Result<std::vector<std::tuple<int64_t, std::string, std::string>>> NodeEvents(const std::string& node_id,
+                                                                               int limit);
+
   Result<int64_t> GetCounter(const std::string& key, int64_t initial);
   Status SetCounter(const std::string& key, int64_t value);
 

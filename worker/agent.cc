@@ -14,6 +14,8 @@
 #include "common/crypto.h"
 #include "common/hostlist.h"
 #include "common/output_pattern.h"
+#include "common/usage_record.h"
+#include "worker/challenges.h"
 #include "worker/host_info.h"
 
 namespace gm::worker {
@@ -82,7 +84,7 @@ void to_json(json& j, const AgentConfig& c) {
            {"gpu_model", c.gpu_model},           {"gpu_mem_mb", c.gpu_mem_mb},
            {"cpus", c.cpus},                     {"mem_mb", c.mem_mb},
            {"heartbeat_s", c.heartbeat_s},       {"poll_wait_s", c.poll_wait_s},
-           {"job_user", c.job_user}};
+           {"job_user", c.job_user}, {"isolation", c.isolation}, {"jobs_dir", c.jobs_dir}};
 }
 
 void from_json(const json& j, AgentConfig& c) {
@@ -100,7 +102,9 @@ void from_json(const json& j, AgentConfig& c) {
   c.mem_mb = j.value("mem_mb", int64_t{0});
   c.heartbeat_s = j.value("heartbeat_s", 5);
   c.poll_wait_s = j.value("poll_wait_s", 25);
-  c.job_user = j.value("job_user", "");
+  c.job_user = j.value("job_user", "gridmint-job");
+  c.isolation = j.value("isolation", true);
+  c.jobs_dir = j.value("jobs_dir", "");
 }
 
 Agent::Agent(AgentConfig cfg, std::unique_ptr<GpuProbe> probe)
@@ -118,11 +122,13 @@ Agent::~Agent() {
     if (r->thread.joinable()) r->thread.join();
   for (auto& t : deliverers_)
     if (t.joinable()) t.join();
+  if (courier_.joinable()) courier_.join();
 }
 
 void Agent::Stop() {
   stopping_ = true;
   stop_cv_.notify_all();
+  courier_cv_.notify_all();
 }
 
 bool Agent::SleepUnlessStopped(int ms) {
@@ -131,8 +137,10 @@ bool Agent::SleepUnlessStopped(int ms) {
   return !stopping_;
 }
 
+std::string Agent::JobsRoot() const { return cfg_.jobs_dir.empty() ? cfg_.state_dir + "/jobs" : cfg_.jobs_dir; }
+
 std::string Agent::JobDir(int64_t job_id, int attempt) const {
-  return cfg_.state_dir + "/jobs/" + std::to_string(job_id) + "." + std::to_string(attempt);
+  return JobsRoot() + "/" + std::to_string(job_id) + "." + std::to_string(attempt);
 }
 
 Result<std::unique_ptr<ApiClient>> Agent::Client(int read_timeout_s) const {
@@ -146,7 +154,8 @@ Result<std::unique_ptr<ApiClient>> Agent::Client(int read_timeout_s) const {
 
 Result<json> Agent::RegistrationBody() {
   GM_ASSIGN_OR_RETURN(HostInfo host, ReadHostInfo());
-  json b{{"name", cfg_.name},
+  json b{{"pubkey", key_ ? key_->PublicKeyHex() : ""},
+         {"name", cfg_.name},
          {"price", cfg_.price},
          {"region", cfg_.region},
          {"site", cfg_.site},
@@ -181,12 +190,17 @@ Status Agent::Register(ApiClient& api, const std::string& token) {
 
 Status Agent::Attach(const std::string& enroll_token) {
   std::error_code ec;
-  fs::create_directories(cfg_.state_dir + "/jobs", ec);
+  fs::create_directories(cfg_.state_dir, ec);
+  if (!ec) fs::create_directories(JobsRoot(), ec);
   if (ec) return Status::IOError("cannot create " + cfg_.state_dir + ": " + ec.message());
   chmod(cfg_.state_dir.c_str(), 0700);
   if (fs::exists(cfg_.state_dir + "/node.json"))
     return Status::AlreadyExists(cfg_.state_dir + " already holds an attached node; run 'gmd run --state-dir " +
                                  cfg_.state_dir + "' (or remove node.json to attach anew)");
+  std::string key_path = cfg_.state_dir + "/node.key";
+  if (!fs::exists(key_path)) GM_RETURN_IF_ERROR(GenerateEd25519Key(key_path));
+  GM_ASSIGN_OR_RETURN(SigningKey key, LoadSigningKey(key_path));
+  key_.emplace(std::move(key));
   ApiClientOptions o{cfg_.controller_url, cfg_.ca_file, enroll_token};
   GM_ASSIGN_OR_RETURN(auto api, ApiClient::Create(o));
   GM_RETURN_IF_ERROR(Register(*api, enroll_token));
@@ -203,12 +217,54 @@ Status Agent::Load() {
   cfg_.state_dir = dir;
   node_id_ = j.at("node_id").get<std::string>();
   node_token_ = j.at("node_token").get<std::string>();
+  GM_ASSIGN_OR_RETURN(SigningKey key, LoadSigningKey(cfg_.state_dir + "/node.key"));
+  key_.emplace(std::move(key));
+  return Status::OK();
+}
+
+Status Agent::PrepareIsolation() {
+  // The state directory holds the node key (0600) and job directories (each
+  // 0700, owned by the job user): the job user may pass through, no more.
+  chmod(cfg_.state_dir.c_str(), 0711);
+  chmod(JobsRoot().c_str(), 0711);
+  if (!cfg_.isolation) {
+    spdlog::warn("isolation is off: jobs run as gmd's own user, without cgroup or sandbox");
+    return Status::OK();
+  }
+  if (geteuid() != 0)
+    return Status::PermissionDenied("gmd must run as root to run jobs as '" + cfg_.job_user +
+                                    "' (or pass --no-isolation on a development machine)");
+  uid_t uid;
+  gid_t gid;
+  GM_RETURN_IF_ERROR(EnsureJobUser(cfg_.job_user, &uid, &gid));
+  job_uid_ = uid;
+  job_gid_ = gid;
+  // The job user must be able to walk down to its own directory.
+  for (fs::path p = fs::path(JobsRoot()); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    struct stat st{};
+    if (stat(p.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH))
+      return Status::FailedPrecondition("the job user cannot reach job directories under " + JobsRoot() + ": " +
+                                        p.string() + " is not traversable by others (mode " +
+                                        std::to_string(st.st_mode & 0777) + "); pass --jobs-dir DIR elsewhere");
+  }
+  cgroups_ = DetectCgroupTree();
+  spdlog::info("jobs run as {} (uid {}); cgroups: {}", cfg_.job_user, uid, cgroups_.description);
+  if (BwrapAvailable()) {
+    Status probe = ProbeBwrap(uid, gid);
+    bwrap_ = probe.ok();
+    if (!bwrap_) spdlog::warn("bubblewrap is installed but unusable, jobs run without it: {}", probe.message());
+  } else {
+    spdlog::warn("bubblewrap (bwrap) not found: jobs run without a sandbox");
+  }
+  if (bwrap_) spdlog::info("jobs run inside bubblewrap (read-only system, private /tmp, no view of {})", cfg_.state_dir);
   return Status::OK();
 }
 
 Status Agent::Run() {
   std::error_code ec;
-  fs::create_directories(cfg_.state_dir + "/jobs", ec);
+  fs::create_directories(JobsRoot(), ec);
+  GM_RETURN_IF_ERROR(PrepareIsolation());
+  GM_ASSIGN_OR_RETURN(spool_, UsageSpool::Open(cfg_.state_dir + "/usage.db"));
   // Re-register with the node token: the controller marks the node up and
   // takes any change of hardware or price.
   for (int delay = 500;; delay = std::min(delay * 2, 5000)) {
@@ -220,7 +276,8 @@ Status Agent::Run() {
     spdlog::warn("{}; retrying", s.message());
     if (!SleepUnlessStopped(delay)) return Status::OK();
   }
-  ResendUnacknowledged();
+  RecordUnrecorded();
+  courier_ = std::thread([this] { CourierLoop(); });
   std::thread hb([this] { HeartbeatLoop(); });
   uint64_t gen = 0;
   int backoff = 200;
@@ -281,6 +338,12 @@ void Agent::HeartbeatLoop() {
 void Agent::Reconcile(const json& desired) {
   std::set<std::pair<int64_t, int>> keep;
   for (const auto& item : desired) {
+    if (item["action"] == "challenge") {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (challenges_seen_.insert(item["challenge_id"].get<std::string>()).second)
+        deliverers_.emplace_back([this, item] { AnswerChallenge(item); });
+      continue;
+    }
     std::pair<int64_t, int> key{item["job_id"].get<int64_t>(), item["attempt"].get<int>()};
     if (item["action"] == "run") {
       keep.insert(key);
@@ -373,7 +436,7 @@ void Agent::StopUnstarted(std::pair<int64_t, int> key) {
   json res{{"job_id", key.first}, {"attempt", key.second}, {"result", "cancelled"}, {"exit_code", 0},
            {"signal", 0}, {"start_ms", now}, {"end_ms", now}, {"outputs", json::array()}};
   (void)WriteFileSynced(jobdir + "/result.json", res.dump(), 0600);
-  deliverers_.emplace_back([this, jobdir] { Deliver(jobdir); });
+  RecordEndLocked(jobdir);
 }
 
 void Agent::DeliverSignals(Running& r, const json& signals) {
@@ -489,7 +552,7 @@ void Agent::Launch(const json& item) {
       spdlog::warn("job {} attempt {} was lost with the previous gmd", job_id, attempt);
       json res{{"job_id", job_id}, {"attempt", attempt}, {"result", "lost"}, {"outputs", json::array()}};
       (void)WriteFileSynced(jobdir + "/result.json", res.dump(), 0600);
-      deliverers_.emplace_back([this, jobdir] { Deliver(jobdir); });
+      RecordEndLocked(jobdir);
     }
     r->done = true;
     running_[{job_id, attempt}] = std::move(r);
@@ -530,21 +593,49 @@ void Agent::Supervise(Running* r, json launch, std::string jobdir) {
   ls.stderr_path = LocalOutputPath(jobdir, err_name);
   fs::create_directories(fs::path(ls.stdout_path).parent_path(), ec);
   fs::create_directories(fs::path(ls.stderr_path).parent_path(), ec);
-  if (!cfg_.job_user.empty()) {
-    if (struct passwd* pw = getpwnam(cfg_.job_user.c_str())) {
-      ls.run_as_uid = pw->pw_uid;
-      ls.run_as_gid = pw->pw_gid;
-      for (const auto& entry : fs::recursive_directory_iterator(jobdir, ec))
-        (void)chown(entry.path().c_str(), pw->pw_uid, pw->pw_gid);
-      (void)chown(jobdir.c_str(), pw->pw_uid, pw->pw_gid);
-      ls.env["SLURM_JOB_UID"] = std::to_string(pw->pw_uid);
-      ls.env["SLURM_JOB_GID"] = std::to_string(pw->pw_gid);
-    }
-  }
   ExitInfo info;
   Status ws = WriteFileSynced(ls.program, spec.script, 0755);
   if (ws.ok() && !spec.bundle.empty()) ws = FetchBundle(r->job_id, spec.bundle, ls.workdir);
-  if (ws.ok() && ls.run_as_uid) (void)chown(ls.program.c_str(), *ls.run_as_uid, *ls.run_as_gid);
+  std::unique_ptr<CgroupJail> jail;
+  if (ws.ok() && job_uid_) {
+    // The job's files belong to the job user; its directory is 0700.
+    for (const auto& entry : fs::recursive_directory_iterator(jobdir, ec))
+      (void)lchown(entry.path().c_str(), *job_uid_, *job_gid_);
+    (void)chown(jobdir.c_str(), *job_uid_, *job_gid_);
+    ls.run_as_uid = job_uid_;
+    ls.run_as_gid = job_gid_;
+    ls.env["SLURM_JOB_UID"] = std::to_string(*job_uid_);
+    ls.env["SLURM_JOB_GID"] = std::to_string(*job_gid_);
+    if (cgroups_.version != CgroupVersion::kNone) {
+      CgroupLimits limits;
+      if (spec.mem_per_node_mb) limits.memory_bytes = *spec.mem_per_node_mb << 20;
+      else if (spec.mem_per_cpu_mb) limits.memory_bytes = (*spec.mem_per_cpu_mb * launch.value("cpus", 1)) << 20;
+      limits.cpu_millicores = static_cast<int64_t>(launch.value("cpus", 1)) * 1000;
+      limits.pids_max = 8192;
+      auto j = CgroupJail::Create(cgroups_, "job-" + std::to_string(r->job_id) + "-" + std::to_string(r->attempt),
+                                  limits);
+      if (j.ok()) {
+        jail = std::move(j).value();
+        ls.cgroup_procs_files = jail->ProcsFiles();
+      } else {
+        spdlog::warn("job {}: no cgroup ({}); limits not enforced", r->job_id, j.status().message());
+      }
+    }
+    if (bwrap_) {
+      BwrapOptions b;
+      b.job_dir = jobdir;
+      b.hidden_dirs = {cfg_.state_dir, JobsRoot()};  // then only this job's directory reappears
+      b.chdir = ls.workdir;
+      b.gpu_device_indices = launch.at("gpu_indices").get<std::vector<int>>();
+      b.uid = job_uid_;
+      b.gid = job_gid_;
+      b.command = {ls.program};
+      b.command.insert(b.command.end(), ls.args.begin(), ls.args.end());
+      auto argv = BwrapArgv(b);
+      ls.program = argv[0];
+      ls.args.assign(argv.begin() + 1, argv.end());
+    }
+  }
   std::unique_ptr<JobRunner> runner;
   if (ws.ok()) {
     runner = std::make_unique<JobRunner>(ls);
@@ -563,6 +654,16 @@ void Agent::Supervise(Running* r, json launch, std::string jobdir) {
     spdlog::info("job {} attempt {} started (pid {})", r->job_id, r->attempt, r->runner->pid());
     info = r->runner->Wait();
   }
+  if (jail) {
+    auto usage = jail->Usage();
+    if (usage.ok()) {
+      if (usage->memory_peak_bytes) info.max_rss_kb = std::max(info.max_rss_kb, *usage->memory_peak_bytes / 1024);
+      if (usage->cpu_usage_ns) info.cpu_seconds = std::max(info.cpu_seconds, *usage->cpu_usage_ns / 1e9);
+      if (usage->oom_kills && *usage->oom_kills > 0)
+        info.message = "killed by the out-of-memory killer (" + std::to_string(*usage->oom_kills) + " kill(s))";
+    }
+    (void)jail->Destroy();
+  }
   json outputs = json::array();
   std::set<std::string> seen;
   std::vector<std::pair<std::string, std::string>> files = {{out_name, ls.stdout_path}, {err_name, ls.stderr_path}};
@@ -573,6 +674,7 @@ void Agent::Supervise(Running* r, json launch, std::string jobdir) {
       outputs.push_back({{"name", name}, {"path", local}, {"sha256", bytes.ok() ? Sha256Hex(*bytes) : ""}});
     }
   json res{{"job_id", r->job_id},          {"attempt", r->attempt},
+           {"gpu_indices", launch.at("gpu_indices")},
            {"result", ResultName(info.reason)}, {"exit_code", info.exit_code},
            {"signal", info.signal},         {"start_ms", info.start_unix_ms},
            {"end_ms", info.end_unix_ms},    {"cpu_seconds", info.cpu_seconds},
@@ -582,55 +684,146 @@ void Agent::Supervise(Running* r, json launch, std::string jobdir) {
   if (!s.ok()) spdlog::error("job {}: {}", r->job_id, s.message());
   spdlog::info("job {} attempt {} ended: {} {}:{}", r->job_id, r->attempt, ResultName(info.reason),
                info.exit_code, info.signal);
-  Deliver(jobdir);
   std::lock_guard<std::mutex> lock(mu_);
+  RecordEndLocked(jobdir);
   r->done = true;
 }
 
-void Agent::Deliver(const std::string& jobdir) {
+void Agent::RecordEndLocked(const std::string& jobdir) {
+  if (fs::exists(jobdir + "/recorded")) return;
   auto text = ReadFile(jobdir + "/result.json");
   if (!text.ok()) return;
   json res = json::parse(*text, nullptr, false);
   if (res.is_discarded()) return;
-  int64_t id = res["job_id"].get<int64_t>();
-  std::string base = "/api/v1/jobs/" + std::to_string(id);
-  // One try even while stopping, so a clean shutdown still reports what ended.
-  for (int delay = 200;; delay = std::min(delay * 2, 10'000)) {
-    auto api = Client(60);
-    if (!api.ok()) return;
-    bool ok = true;
-    for (const auto& o : res["outputs"]) {
-      auto bytes = ReadFile(o["path"].get<std::string>());
-      if (!bytes.ok()) continue;
-      std::string path = base + "/outputs?attempt=" + std::to_string(res["attempt"].get<int>()) +
-                         "&name=" + UrlEncode(o["name"].get<std::string>());
-      auto up = (*api)->PostBytes(path, *bytes, "application/octet-stream");
-      if (!up.ok() && up.status().code() == Status::Code::kUnavailable) { ok = false; break; }
-      if (!up.ok()) spdlog::warn("job {}: output {} refused: {}", id, o["name"].get<std::string>(), up.status().message());
-    }
-    if (ok) {
-      auto rep = (*api)->Post(base + "/report", res);
-      if (rep.ok() || (rep.status().code() != Status::Code::kUnavailable &&
-                       rep.status().code() != Status::Code::kInternal)) {
-        if (!rep.ok()) spdlog::warn("job {}: report refused: {}", id, rep.status().message());
-        (void)WriteFileSynced(jobdir + "/acked", "", 0600);
-        return;
-      }
-      spdlog::warn("job {}: report not delivered ({}); retrying", id, rep.status().message());
-    }
-    if (!SleepUnlessStopped(delay)) return;
+  auto seq = spool_->NextSeq();
+  if (!seq.ok()) {
+    spdlog::error("spool: {}", seq.status().message());
+    return;
+  }
+  UsageRecord rec;
+  rec.node_id = node_id_;
+  rec.seq = *seq;
+  rec.job_id = res["job_id"].get<int64_t>();
+  rec.attempt = res["attempt"].get<int>();
+  rec.start_ms = res.value("start_ms", int64_t{0});
+  rec.end_ms = std::max(rec.start_ms, res.value("end_ms", rec.start_ms));
+  rec.gpu_indices = res.value("gpu_indices", std::vector<int>{});
+  rec.gpu_ms = static_cast<int64_t>(rec.gpu_indices.size()) * (rec.end_ms - rec.start_ms);
+  rec.cpu_ms = static_cast<int64_t>(res.value("cpu_seconds", 0.0) * 1000);
+  rec.max_rss_kb = res.value("max_rss_kb", int64_t{0});
+  rec.result = res.value("result", "lost");
+  rec.exit_code = std::clamp(res.value("exit_code", 0), 0, 255);
+  rec.signal = std::clamp(res.value("signal", 0), 0, 128);
+  for (const auto& o : res["outputs"])
+    if (!o.value("sha256", "").empty()) rec.outputs.emplace_back(o["name"].get<std::string>(), o["sha256"].get<std::string>());
+  auto signed_rec = SignRecord(rec, *key_);
+  if (!signed_rec.ok()) {
+    spdlog::error("job {}: cannot sign its usage record: {}", rec.job_id, signed_rec.status().message());
+    return;
+  }
+  // On disk and synced before the first attempt to send it.
+  auto appended = spool_->Append(*signed_rec);
+  if (!appended.ok()) {
+    spdlog::error("job {}: spool: {}", rec.job_id, appended.status().message());
+    return;
+  }
+  (void)WriteFileSynced(jobdir + "/recorded", std::to_string(rec.seq), 0600);
+  courier_wake_ = true;
+  courier_cv_.notify_all();
+}
+
+void Agent::RecordUnrecorded() {
+  std::error_code ec;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& entry : fs::directory_iterator(JobsRoot(), ec)) {
+    std::string dir = entry.path().string();
+    if (fs::exists(dir + "/result.json") && !fs::exists(dir + "/recorded")) RecordEndLocked(dir);
   }
 }
 
-void Agent::ResendUnacknowledged() {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(cfg_.state_dir + "/jobs", ec)) {
-    std::string dir = entry.path().string();
-    if (fs::exists(dir + "/result.json") && !fs::exists(dir + "/acked")) {
-      spdlog::info("resending the result in {}", dir);
-      std::lock_guard<std::mutex> lock(mu_);
-      deliverers_.emplace_back([this, dir] { Deliver(dir); });
+Status Agent::DeliverRecord(ApiClient& api, const SignedRecord& rec) {
+  int64_t id = rec.record["job_id"].get<int64_t>();
+  int attempt = rec.record["attempt"].get<int>();
+  std::string jobdir = JobDir(id, attempt);
+  // Outputs first: once the record lands the job is over and users fetch them.
+  if (!fs::exists(jobdir + "/outputs-sent")) {
+    auto text = ReadFile(jobdir + "/result.json");
+    json res = text.ok() ? json::parse(*text, nullptr, false) : json();
+    if (res.is_object())
+      for (const auto& o : res["outputs"]) {
+        auto bytes = ReadFile(o["path"].get<std::string>());
+        if (!bytes.ok()) continue;
+        std::string path = "/api/v1/jobs/" + std::to_string(id) + "/outputs?attempt=" + std::to_string(attempt) +
+                           "&name=" + UrlEncode(o["name"].get<std::string>());
+        auto up = api.PostBytes(path, *bytes, "application/octet-stream");
+        if (!up.ok() && up.status().code() == Status::Code::kUnavailable) return up.status();
+        if (!up.ok()) spdlog::warn("job {}: output {} refused: {}", id, o["name"].get<std::string>(), up.status().message());
+      }
+    (void)WriteFileSynced(jobdir + "/outputs-sent", "", 0600);
+  }
+  auto r = api.Post("/api/v1/usage", SignedRecordToJson(rec));
+  if (!r.ok() && (r.status().code() == Status::Code::kUnavailable || r.status().code() == Status::Code::kInternal))
+    return r.status();
+  if (!r.ok()) spdlog::warn("job {}: usage record refused: {}", id, r.status().message());
+  return Status::OK();  // applied, a duplicate, or refused for good: either way it leaves the spool
+}
+
+void Agent::CourierLoop() {
+  int delay = 200;
+  for (;;) {
+    auto records = spool_->Unacked();
+    bool failed = false;
+    if (records.ok() && !records->empty()) {
+      auto api = Client(60);
+      for (const auto& rec : api.ok() ? *records : std::vector<SignedRecord>{}) {
+        Status s = DeliverRecord(**api, rec);
+        if (!s.ok()) {
+          spdlog::warn("usage record {} not delivered ({}); retrying", rec.record["seq"].get<int64_t>(), s.message());
+          failed = true;
+          break;  // in order: nothing after it goes first
+        }
+        (void)spool_->Ack(rec.record["seq"].get<int64_t>());
+        (void)WriteFileSynced(JobDir(rec.record["job_id"].get<int64_t>(), rec.record["attempt"].get<int>()) + "/acked", "", 0600);
+      }
     }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_ && !failed) return;
+    if (stopping_) return;  // what is left stays in the spool for the next start
+    int wait = failed ? delay : 60'000;
+    delay = failed ? std::min(delay * 2, 10'000) : 200;
+    courier_cv_.wait_for(lock, std::chrono::milliseconds(wait), [&] { return courier_wake_ || stopping_.load(); });
+    courier_wake_ = false;
+  }
+}
+
+void Agent::AnswerChallenge(const json& item) {
+  std::string id = item["challenge_id"].get<std::string>();
+  auto spec = ChallengeSpecFromJson(item["spec"]);
+  json answer;
+  if (!spec.ok()) {
+    spdlog::warn("challenge {}: {}", id, spec.status().message());
+    return;
+  }
+  SolveOptions opts;
+  opts.allow_gpu = cfg_.declared_gpus < 0;
+  auto solved = gm::worker::SolveChallenge(*spec, opts);
+  if (!solved.ok()) {
+    spdlog::warn("challenge {} ({}): {}", id, spec->kind, solved.status().message());
+    return;  // unanswered: the controller counts it failed at its deadline
+  }
+  for (int delay = 200; !stopping_; delay = std::min(delay * 2, 5000)) {
+    auto api = Client(60);
+    if (!api.ok()) return;
+    auto r = (*api)->Post("/api/v1/nodes/" + node_id_ + "/challenges/" + id, *solved);
+    if (r.ok()) {
+      spdlog::info("challenge {} ({}): {}", id, spec->kind, (*r).value("reason", ""));
+      return;
+    }
+    if (r.status().code() != Status::Code::kUnavailable) {
+      spdlog::warn("challenge {} ({}): {}", id, spec->kind, r.status().message());
+      return;
+    }
+    SleepUnlessStopped(delay);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -20,14 +21,18 @@
 #include "common/job_spec.h"
 #include "common/status.h"
 #include "worker/gpu_discovery.h"
+#include "common/signing.h"
+#include "worker/isolation.h"
 #include "worker/job_runner.h"
+#include "worker/spool.h"
 
 namespace gm::worker {
 
 struct AgentConfig {
   std::string controller_url;   // https://HOST:PORT
   std::string ca_file;          // the controller's certificate (or its CA)
-  std::string state_dir;        // node.json (identity, mode 0600) and jobs/
+  std::string state_dir;        // node.json (identity, mode 0600), node.key, usage spool
+  std::string jobs_dir;         // job directories; "" = STATE/jobs. Every parent must be traversable by job_user
   std::string name;             // node name; default: the host name
   Micros price = 0;             // asking price per GPU-hour
   std::string region = "default";
@@ -40,7 +45,8 @@ struct AgentConfig {
   int64_t mem_mb = 0;           // 0: all of this machine's
   int heartbeat_s = 5;
   int poll_wait_s = 25;
-  std::string job_user;         // run jobs as this user; empty: as gmd's user
+  std::string job_user = "gridmint-job";  // unprivileged user that runs jobs (created when missing)
+  bool isolation = true;        // run jobs as job_user, in a cgroup and bubblewrap; off only for development
 };
 
 void to_json(nlohmann::json& j, const AgentConfig& c);
@@ -88,15 +94,22 @@ class Agent {
   std::vector<std::pair<std::string, std::string>> StageOutFiles(const JobSpec& spec,
                                                                  const std::string& workdir) const;
   void Supervise(Running* r, nlohmann::json launch, std::string jobdir);
-  // Uploads outputs named in STATE/jobs/X/result.json and reports the end,
-  // retrying until acknowledged or Stop().
-  void Deliver(const std::string& jobdir);
-  void ResendUnacknowledged();
+  // Turns STATE/jobs/X/result.json into a signed usage record in the spool
+  // (once), and wakes the courier.
+  void RecordEndLocked(const std::string& jobdir);  // mu_ held
+  // Sends spooled records in sequence order, each after its job's outputs,
+  // until acknowledged; survives restarts of either side.
+  void CourierLoop();
+  Status DeliverRecord(ApiClient& api, const SignedRecord& rec);
+  void RecordUnrecorded();
+  Status PrepareIsolation();
+  void AnswerChallenge(const nlohmann::json& item);  // solves and posts one challenge
   std::map<std::string, std::string> JobEnvironment(const nlohmann::json& launch,
                                                     const std::string& jobdir) const;
   Result<std::unique_ptr<ApiClient>> Client(int read_timeout_s = 30) const;
   bool SleepUnlessStopped(int ms);
   std::string JobDir(int64_t job_id, int attempt) const;
+  std::string JobsRoot() const;
 
   AgentConfig cfg_;
   std::unique_ptr<GpuProbe> probe_;
@@ -107,7 +120,18 @@ class Agent {
   std::mutex mu_;
   std::condition_variable stop_cv_;
   std::map<std::pair<int64_t, int>, std::unique_ptr<Running>> running_;
-  std::vector<std::thread> deliverers_;
+  std::vector<std::thread> deliverers_;  // challenge solvers
+  std::set<std::string> challenges_seen_;
+  std::optional<SigningKey> key_;
+  std::unique_ptr<UsageSpool> spool_;
+  std::condition_variable courier_cv_;
+  bool courier_wake_ = false;
+  std::thread courier_;
+  // Isolation, decided once at start.
+  std::optional<uid_t> job_uid_;
+  std::optional<gid_t> job_gid_;
+  CgroupTree cgroups_;
+  bool bwrap_ = false;
 };
 
 }  // namespace gm::worker

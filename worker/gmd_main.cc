@@ -85,7 +85,11 @@ int main(int argc, char** argv) {
       ("cpus", po::value(&cfg.cpus), "CPUs offered (default: all)")
       ("mem-mb", po::value(&cfg.mem_mb), "memory offered in MB (default: all)")
       ("heartbeat", po::value(&cfg.heartbeat_s)->default_value(5), "seconds between heartbeats")
-      ("job-user", po::value(&cfg.job_user), "run jobs as this unprivileged user");
+      ("job-user", po::value(&cfg.job_user)->default_value("gridmint-job"),
+       "unprivileged user that runs jobs (created if missing)")
+      ("jobs-dir", po::value(&cfg.jobs_dir), "where job directories live (default STATE/jobs); every parent "
+       "must be traversable by the job user")
+      ("no-isolation", po::bool_switch(), "run jobs as gmd's user without cgroup or sandbox (development only)");
   desc.add(att);
   po::variables_map vm;
   try {
@@ -114,6 +118,10 @@ int main(int argc, char** argv) {
     cfg.ca_file = std::filesystem::absolute(cfg.ca_file).string();
   }
   cfg.state_dir = std::filesystem::absolute(cfg.state_dir).string();
+  if (cmd == "attach") {
+    cfg.isolation = !vm["no-isolation"].as<bool>();
+    if (!cfg.jobs_dir.empty()) cfg.jobs_dir = std::filesystem::absolute(cfg.jobs_dir).string();
+  }
   probe = cfg.declared_gpus >= 0
               ? gm::worker::MakeDeclaredGpuProbe(cfg.declared_gpus, cfg.gpu_model, cfg.gpu_mem_mb)
               : gm::worker::MakeCudaGpuProbe();
