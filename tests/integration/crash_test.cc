@@ -30,7 +30,7 @@ class CrashTest : public ::testing::Test {
     int n = 0;
     std::error_code ec;
     for (int i = 1; i <= fed_->workers(); ++i)
-      for (const auto& e : fs::directory_iterator(fed_->dir() + "/worker" + std::to_string(i) + "/jobs", ec))
+      for (const auto& e : fs::directory_iterator(fed_->JobsRoot() + "/worker" + std::to_string(i), ec))
         n += fs::exists(e.path() / "result.json") && !fs::exists(e.path() / "acked");
     return n;
   }

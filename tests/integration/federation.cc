@@ -1,6 +1,8 @@
 // The integration-test harness: see federation.h.
 #include "tests/integration/federation.h"
 
+#include "common/crypto.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <httplib.h>
@@ -320,7 +322,8 @@ void Federation::Stop() {
   for (pid_t pid : AllPids()) {
     if (pid == self || !Running(pid)) continue;
     std::string cwd = ProcLink(pid, "cwd");
-    if (cwd == dir_ || cwd.rfind(dir_ + "/", 0) == 0 || CmdlineHas(pid, dir_ + "/")) {
+    if (cwd == dir_ || cwd.rfind(dir_ + "/", 0) == 0 || CmdlineHas(pid, dir_ + "/") ||
+        cwd.rfind(JobsRoot() + "/", 0) == 0) {
       kill(pid, SIGKILL);
       killed.push_back(pid);
     }
@@ -539,11 +542,17 @@ Status Federation::RestartLocal() {
   return Status::OK();
 }
 
+// Where `gm local` keeps this federation's job directories (see cli/local.cc):
+// outside the state directory, so the unprivileged job user can reach them.
+std::string Federation::JobsRoot() const {
+  return "/var/tmp/gridmint-jobs/" + Sha256Hex(std::filesystem::absolute(dir_).string()).substr(0, 12);
+}
+
 std::vector<pid_t> Federation::JobProcesses(const std::string& comm) const {
   std::vector<pid_t> out;
   for (pid_t pid : AllPids()) {
     std::string cwd = ProcLink(pid, "cwd");
-    if (cwd.rfind(dir_ + "/worker", 0) != 0 || cwd.find("/jobs/") == std::string::npos) continue;
+    if (cwd.rfind(JobsRoot() + "/worker", 0) != 0) continue;
     if (!Running(pid)) continue;
     if (!comm.empty() && Trim(ProcText(pid, "comm")) != comm) continue;
     out.push_back(pid);

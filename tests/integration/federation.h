@@ -169,6 +169,8 @@ class Federation {
 
   // Processes whose working directory lies under DIR/workerN/jobs (the jobs'
   // processes), optionally only those whose command name (comm) is `comm`.
+  // Where this federation's job directories live (outside its state directory).
+  std::string JobsRoot() const;
   std::vector<pid_t> JobProcesses(const std::string& comm = "") const;
 
   // Log files, for assertion messages.
