@@ -703,7 +703,13 @@ void Controller::RequeueJob(int64_t job_id, const std::string& why) {
   core_.Requeue(job_id, clock_->NowUnixMs(), why, /*provider_fault=*/true);
   CheckOk(store_->SaveJob(job), "save job");
   CheckOk(tx.Commit(), "commit");
-  spdlog::warn("job {} requeued ({}), attempt {} next", job_id, why, job.attempt);
+  if (sched::IsTerminal(job.state)) {
+    spdlog::warn("job {} ended {} ({}): it was stopping when its node was lost", job_id,
+                 sched::JobStateName(job.state), why);
+    SaveFairShare(job.payer);
+  } else {
+    spdlog::warn("job {} requeued ({}), attempt {} next", job_id, why, job.attempt);
+  }
   for (const auto& n : nodes) Touch(n);
 }
 

@@ -162,12 +162,27 @@ void Scheduler::UpsertNode(const Node& node) {
   auto jobs = n.jobs;
   int cpus_used = n.cpus_used;
   int64_t mem_used = n.mem_used_mb;
+  int exclusive = n.exclusive_jobs;
+  int extent = 0;  // GPU indices still held by running jobs
+  for (int g = 0; g < static_cast<int>(busy.size()); ++g)
+    if (busy[g]) extent = g + 1;
   n = node;
+  if (n.gpus < extent || n.cpus < cpus_used || n.mem_mb < mem_used) {
+    // Less than its jobs hold: keep what they hold counted until they end,
+    // and take the node out of service for its provider to explain.
+    n.drain = true;
+    n.drain_reason = "re-registered with " + std::to_string(n.gpus) + " GPU(s), " + std::to_string(n.cpus) +
+                     " CPU(s), " + std::to_string(n.mem_mb) + " MB while its jobs hold more";
+    n.gpus = std::max(n.gpus, extent);
+    n.cpus = std::max(n.cpus, cpus_used);
+    n.mem_mb = std::max(n.mem_mb, mem_used);
+  }
   busy.resize(n.gpus, false);
   n.gpu_busy = busy;
   n.jobs = jobs;
   n.cpus_used = cpus_used;
   n.mem_used_mb = mem_used;
+  n.exclusive_jobs = exclusive;
   index_->Update(*i);
   TopologyChanged();
 }
@@ -279,6 +294,7 @@ void Scheduler::Restore(Job job) {
     n.cpus_used += a.cpus;
     n.mem_used_mb += a.mem_mb;
     n.jobs.insert(id);
+    if (j.spec.exclusive) ++n.exclusive_jobs;
     index_->Update(*i);
   }
 }
@@ -461,6 +477,7 @@ void Scheduler::Allocate(Job& job, const std::vector<size_t>& placement) {
     n.cpus_used += a.cpus;
     n.mem_used_mb += a.mem_mb;
     n.jobs.insert(job.id);
+    if (job.spec.exclusive) ++n.exclusive_jobs;
     index_->Update(i);
     job.alloc.push_back(std::move(a));
   }
@@ -481,6 +498,7 @@ void Scheduler::Release(Job& job, int64_t now_ms, bool count_usage) {
     n.cpus_used -= a.cpus;
     n.mem_used_mb -= a.mem_mb;
     n.jobs.erase(job.id);
+    if (job.spec.exclusive && n.exclusive_jobs > 0) --n.exclusive_jobs;
     index_->Update(*i);
   }
   if (job.array_job_id && array_running_[job.array_job_id] > 0) --array_running_[job.array_job_id];
@@ -576,6 +594,14 @@ bool Scheduler::Cancel(int64_t id, int64_t now_ms) {
 void Scheduler::Requeue(int64_t id, int64_t now_ms, const std::string& reason, bool provider_fault) {
   Job* job = FindJob(id);
   if (!job || (job->state != JobState::kRunning && job->state != JobState::kCompleting)) return;
+  if (job->state == JobState::kCompleting) {
+    // It was ending anyway (cancelled, or past its limit): it ends as meant
+    // instead of running again. The lost node's time counts for nobody.
+    Release(*job, now_ms, /*count_usage=*/false);
+    job->state = job->completing_to;
+    job->end_ms = now_ms;
+    return;
+  }
   Attempt a;
   a.attempt = job->attempt;
   a.start_ms = job->start_ms;

@@ -110,7 +110,9 @@ class Scheduler {
   // node reports the end.
   bool Cancel(int64_t id, int64_t now_ms);
   // Puts a running job back in the queue, recording the attempt. With
-  // provider_fault the lost time counts for nobody's fair-share.
+  // provider_fault the lost time counts for nobody's fair-share. A job that
+  // was already COMPLETING (cancelled, or past its limit) ends in the state it
+  // was heading for instead.
   void Requeue(int64_t id, int64_t now_ms, const std::string& reason, bool provider_fault);
   Status Hold(int64_t id, bool by_admin);
   Status Release(int64_t id, bool by_admin);

@@ -435,6 +435,50 @@ TEST_F(SchedulerTest, UnverifiedNodeGetsNoWorkUntilVerified) {
   EXPECT_EQ(s.Schedule(1, kRich).size(), 1u);
 }
 
+TEST_F(SchedulerTest, StoppingJobOnALostNodeEndsInsteadOfRunningAgain) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  s.UpsertNode(MakeNode("n2", 1, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1, 600), 0).ok());
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 1, 60), 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_FALSE(s.Cancel(1, 1'000));                 // COMPLETING, heading for CANCELLED
+  s.Heartbeat("n1", 60'000);
+  s.Heartbeat("n2", 60'000);
+  s.Tick(60'000);                                   // job 2 hits its limit: heading for TIMEOUT
+  auto r = s.Tick(200'000);                         // both nodes fall silent
+  ASSERT_EQ(r.jobs_on_lost.size(), 2u);
+  for (int64_t id : r.jobs_on_lost) s.Requeue(id, 200'000, "NodeFail", true);
+  EXPECT_EQ(s.FindJob(1)->state, JobState::kCancelled);
+  EXPECT_EQ(s.FindJob(2)->state, JobState::kTimeout);
+  EXPECT_EQ(s.FindJob(1)->attempt, 0);
+}
+
+TEST_F(SchedulerTest, ReregistrationWithLessThanHeldKeepsHoldsAndDrains) {
+  s.UpsertNode(MakeNode("n1", 4, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 4), 0).ok());
+  ASSERT_EQ(s.Schedule(0, kRich).size(), 1u);
+  Node fewer = MakeNode("n1", 2, T, "a");
+  fewer.cpus = 0;
+  s.UpsertNode(fewer);
+  const Node& n = *s.FindNode("n1");
+  EXPECT_EQ(n.gpus, 4);  // the held GPUs stay counted until the job ends
+  EXPECT_GE(n.cpus, n.cpus_used);
+  EXPECT_TRUE(n.drain);
+  EXPECT_NE(n.drain_reason.find("re-registered"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, NothingJoinsAnExclusiveJobEvenAfterTheNodeGrows) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a", 1));
+  Job ex = MakeJob(1, 1, 0);
+  ex.spec.exclusive = true;
+  ASSERT_TRUE(s.Submit(ex, 0).ok());
+  ASSERT_EQ(s.Schedule(0, kRich).size(), 1u);
+  s.UpsertNode(MakeNode("n1", 2, T, "a", 8));  // more CPUs and GPUs appear
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 1), 1).ok());
+  EXPECT_TRUE(s.Schedule(1, kRich).empty());
+  EXPECT_EQ(s.FindJob(2)->state, JobState::kPending);
+}
+
 TEST(JobStateTest, NamesAndCodesAsSlurm) {
   EXPECT_STREQ(JobStateCode(JobState::kPending), "PD");
   EXPECT_STREQ(JobStateCode(JobState::kCompleting), "CG");

@@ -144,6 +144,7 @@ Misfit NodeIndex::StaticMisfit(const Node& n, const Demand& d) const {
 }
 
 Free NodeIndex::FreeOf(const Node& n) {
+  if (n.exclusive_jobs > 0) return Free{0, 0, 0, false};
   return Free{n.GpusFree(), n.cpus - n.cpus_used, n.mem_mb - n.mem_used_mb, n.jobs.empty()};
 }
 

@@ -56,6 +56,7 @@ struct Node {
   int cpus_used = 0;
   int64_t mem_used_mb = 0;
   std::set<int64_t> jobs;
+  int exclusive_jobs = 0;    // running --exclusive jobs (0 or 1): nothing may join them
 
   int GpusFree() const;
   bool Schedulable() const {
