@@ -57,6 +57,13 @@ std::string FormatTime(int64_t unix_ms) {
   return buf;
 }
 
+int64_t LocalTzOffset(int64_t unix_ms) {
+  time_t t = unix_ms / 1000;
+  struct tm tm;
+  localtime_r(&t, &tm);
+  return tm.tm_gmtoff;
+}
+
 Connection TakeConnection(std::vector<std::string>& args) {
   Connection c;
   std::vector<std::string> rest;

@@ -39,6 +39,7 @@ std::string Cwd();
 int64_t NowMs();
 std::string ExeDir();  // directory of the running gm binary (gmctld and gmd sit beside it)
 std::string FormatTime(int64_t unix_ms);  // 2026-11-22T03:04:05, as sacct prints
+int64_t LocalTzOffset(int64_t unix_ms);   // seconds east of UTC at that moment, local time zone
 
 int CmdSbatch(std::vector<std::string> args);
 int CmdSqueue(std::vector<std::string> args);

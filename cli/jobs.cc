@@ -1,6 +1,6 @@
 // gm's Slurm-named job commands: sbatch, squeue, scancel, sinfo, sacct, and
-// fetch (GridMint's way to bring a job's output home).
-#include <strings.h>
+// fetch (GridMint's way to bring a job's output home). Option handling and
+// talking to the controller live here; what they print is cli/format.cc.
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,10 +12,10 @@
 #include <thread>
 
 #include "cli/cli.h"
-#include "common/hostlist.h"
-#include "common/money.h"
+#include "cli/format.h"
+#include "cli/options.h"
 #include "common/sbatch_options.h"
-#include "common/slurm_time.h"
+#include "scheduler/begin_time.h"
 
 namespace gm::cli {
 
@@ -29,71 +29,8 @@ Result<std::string> ReadPath(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
-template <typename T>
-json OrNull(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
-json OrNull(const std::string& v) { return v.empty() ? json(nullptr) : json(v); }
-
-// The resolution `gm sbatch --test-only --json` prints: one object, null where unset.
-json TestOnlyJson(const JobSpec& s) {
-  return json{{"job_name", OrNull(s.job_name)},
-              {"nodes_min", s.nodes_min},
-              {"nodes_max", s.nodes_max},
-              {"ntasks", OrNull(s.ntasks)},
-              {"ntasks_per_node", OrNull(s.ntasks_per_node)},
-              {"cpus_per_task", s.cpus_per_task},
-              {"gpus_per_node", OrNull(s.gpus_per_node)},
-              {"gpus_total", OrNull(s.gpus_total)},
-              {"gpu_type", OrNull(s.gpu_type)},
-              {"mem_per_node_mb", OrNull(s.mem_per_node_mb)},
-              {"mem_per_cpu_mb", OrNull(s.mem_per_cpu_mb)},
-              {"time_limit_s", OrNull(s.time_limit_s)},
-              {"partition", OrNull(s.partition)},
-              {"account", OrNull(s.account)},
-              {"qos", OrNull(s.qos)},
-              {"constraint", OrNull(s.constraint)},
-              {"array", s.array_tasks.empty() ? json(nullptr) : json(s.array_tasks)},
-              {"array_max_running", OrNull(s.array_max_running)},
-              {"dependency", OrNull(s.dependency)},
-              {"chdir", OrNull(s.chdir)},
-              {"exclusive", s.exclusive},
-              {"requeue", OrNull(s.requeue)},
-              {"output", OrNull(s.output)},
-              {"error", OrNull(s.error)}};
-}
-
 bool IsTerminalName(const std::string& state) {
   return state != "PENDING" && state != "RUNNING" && state != "COMPLETING";
-}
-
-int64_t ElapsedS(const json& j, int64_t now_ms) {
-  int64_t start = j.value("start_ms", int64_t{0}), end = j.value("end_ms", int64_t{0});
-  if (start <= 0) return 0;
-  return std::max<int64_t>(0, ((end > 0 ? end : now_ms) - start) / 1000);
-}
-
-std::string NodeList(const json& j) {
-  auto names = j.value("node_names", std::vector<std::string>{});
-  return names.empty() ? "" : CompressHostlist(names);
-}
-
-// "provider1=0.000920,provider2=0.001380": who was paid what for a job.
-std::string Providers(const json& j) {
-  std::string out;
-  const json providers = j.value("providers", json::object());
-  for (const auto& [account, share] : providers.items())
-    out += (out.empty() ? "" : ",") + account + "=" + FormatTokens(share.get<Micros>());
-  return out;
-}
-
-std::string ExitCode(const json& j) {
-  return std::to_string(j.value("exit_code", 0)) + ":" + std::to_string(j.value("exit_signal", 0));
-}
-
-Result<json> FetchJobs(ApiClient& api) {
-  GM_ASSIGN_OR_RETURN(json r, api.Get("/api/v1/jobs"));
-  return r;
 }
 
 std::vector<std::string> SplitList(const std::string& s) {
@@ -104,68 +41,36 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
-std::set<std::string> SplitSet(const std::string& s) {
+std::set<std::string> SplitSet(const std::string& s, bool upper = false, bool lower = false) {
   std::set<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) if (!item.empty()) out.insert(item);
-  return out;
-}
-
-// One squeue field (%i, %j, …) of a job.
-std::string SqueueField(char f, const json& j, int64_t now_ms) {
-  std::string state = j.value("state", "");
-  switch (f) {
-    case 'i': case 'A': return std::to_string(j.value("id", int64_t{0}));
-    case 'P': return j.value("partition", "");
-    case 'j': return j.value("name", "");
-    case 'u': return j.value("user", "");
-    case 'a': return j.value("account", "");
-    case 't': return j.value("state_code", "");
-    case 'T': return state;
-    case 'M': return FormatDuration(ElapsedS(j, now_ms));
-    case 'l': return FormatDuration(j.value("time_limit_s", int64_t{0}));
-    case 'D': return std::to_string(std::max<int>(j.value("nodes_min", 1),
-                                                  static_cast<int>(j.value("node_names", json::array()).size())));
-    case 'C': return std::to_string(j.value("cpus", 0));
-    case 'b': return "gpu:" + std::to_string(j.value("gpus", 0));
-    case 'N': return NodeList(j);
-    case 'r': return j.value("reason", "None");
-    case 'R': return state == "PENDING" ? "(" + j.value("reason", "None") + ")" : NodeList(j);
-    case 'V': return FormatTime(j.value("submit_ms", int64_t{0}));
-    case 'S': return state == "PENDING" ? "N/A" : FormatTime(j.value("start_ms", int64_t{0}));
-    default: return std::string("%") + f;
-  }
-}
-
-const std::map<char, std::string> kSqueueHeaders = {
-    {'i', "JOBID"}, {'A', "JOBID"}, {'P', "PARTITION"}, {'j', "NAME"}, {'u', "USER"},
-    {'a', "ACCOUNT"}, {'t', "ST"}, {'T', "STATE"}, {'M', "TIME"}, {'l', "TIME_LIMIT"},
-    {'D', "NODES"}, {'C', "CPUS"}, {'b', "TRES_PER_NODE"}, {'N', "NODELIST"}, {'r', "REASON"},
-    {'R', "NODELIST(REASON)"}, {'V', "SUBMIT_TIME"}, {'S', "START_TIME"}};
-
-// Renders squeue's -o format: literal text and %[.][width]letter fields.
-std::string RenderSqueue(const std::string& fmt, const json* job, int64_t now_ms) {
-  std::string out;
-  for (size_t i = 0; i < fmt.size(); ++i) {
-    if (fmt[i] != '%' || i + 1 >= fmt.size()) {
-      out += fmt[i];
-      continue;
+  for (std::string item : SplitList(s)) {
+    for (char& c : item) {
+      if (upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
-    ++i;
-    bool right = false;
-    if (fmt[i] == '.') { right = true; ++i; }
-    int width = 0;
-    while (i < fmt.size() && isdigit(static_cast<unsigned char>(fmt[i]))) width = width * 10 + (fmt[i++] - '0');
-    if (i >= fmt.size()) break;
-    char f = fmt[i];
-    std::string v;
-    if (job) v = SqueueField(f, *job, now_ms);
-    else v = kSqueueHeaders.count(f) ? kSqueueHeaders.at(f) : std::string(1, f);
-    out += width ? Column(v, right ? -width : width) : v;
+    out.insert(item);
   }
   return out;
 }
+
+// getopt's complaint, then Slurm's hint; exit code 1 as squeue/sinfo/sacct.
+int UsageError(const std::string& cmd, const std::string& message) {
+  std::cerr << cmd << ": " << message << "\nTry \"" << cmd << " --help\" for more information\n";
+  return 1;
+}
+
+void PrintErrors(const std::string& cmd, const Rendered& r) {
+  for (const auto& e : r.errors) std::cerr << cmd << ": error: " << e << "\n";
+}
+
+std::string Me(ApiClient& api, std::string* role = nullptr) {
+  auto who = api.Get("/api/v1/whoami");
+  if (!who.ok()) return "";
+  if (role) *role = who->value("role", "");
+  return who->value("account", "");
+}
+
+constexpr const char* kVersion = "gridmint 0.1.0 (Slurm 22.05 compatible)";
 
 }  // namespace
 
@@ -196,8 +101,15 @@ int CmdSbatch(std::vector<std::string> args) {
     return 0;
   }
   if (r.flags.version) {
-    std::cout << "gridmint 0.1.0 (sbatch of Slurm 22.05 compatible)\n";
+    std::cout << kVersion << "\n";
     return 0;
+  }
+  // --begin is resolved by the controller; its syntax is checked here so
+  // that --test-only refuses what a submission would.
+  if (!r.spec.begin.empty()) {
+    int64_t now = NowMs();
+    auto begin = sched::ResolveBeginTime(r.spec.begin, now, LocalTzOffset(now));
+    if (!begin.ok()) return Fail("sbatch", "Invalid --begin specification: " + r.spec.begin);
   }
   if (!r.flags.quiet)
     for (const auto& n : r.spec.notes) std::cerr << "sbatch: " << n << "\n";
@@ -235,118 +147,248 @@ int CmdSbatch(std::vector<std::string> args) {
   if (code == 0 && job["state"] != "COMPLETED") code = 1;
   if (!r.flags.quiet && job["state"] != "COMPLETED")
     std::cerr << "sbatch: error: Batch job " << id << " " << job["state"].get<std::string>()
-              << ", ExitCode " << ExitCode(job) << "\n";
+              << ", ExitCode " << JobExitCode(job) << "\n";
   return code;
 }
 
 // ---- squeue ------------------------------------------------------------------
 
+namespace {
+
+const std::vector<OptSpec> kSqueueOptions = {
+    {'A', "account", true, "ACCOUNTS", "only jobs charged to these accounts"},
+    {'a', "all", false, "", "accepted (every partition is shown anyway)"},
+    {'h', "noheader", false, "", "print no header line"},
+    {0, "help", false, "", "show this help"},
+    {'j', "jobs", true, "JOBIDS", "only these jobs (123, or 123_4 for one array task), in any state"},
+    {'l', "long", false, "", "long format: %.18i %.9P %.8j %.8u %.8T %.10M %.9l %.6D %R"},
+    {0, "me", false, "", "only your own jobs"},
+    {'n', "name", true, "NAMES", "only jobs with these names"},
+    {'o', "format", true, "FORMAT", "output format with Slurm's % fields, e.g. \"%.18i %.9P %j %R\""},
+    {'O', "Format", true, "FIELDS", "output format by field name: jobid:10,name:.20,state"},
+    {'p', "partition", true, "PARTITIONS", "only jobs in these partitions"},
+    {'r', "array", false, "", "one line per array task (default: pending tasks share a line)"},
+    {0, "start", false, "", "pending jobs with their expected start time (START_TIME)"},
+    {'t', "states", true, "STATES", "only jobs in these states (PD,R,CG,CD,... or names; all)"},
+    {'u', "user", true, "USERS", "only jobs of these users"},
+    {0, "usage", false, "", "same as --help"},
+    {'v', "verbose", false, "", "accepted"},
+    {'V', "version", false, "", "show the version"},
+    {0, "json", false, "", "GridMint: print the selected jobs as JSON"},
+};
+
+}  // namespace
+
 int CmdSqueue(std::vector<std::string> args) {
   Connection conn = TakeConnection(args);
-  std::string fmt = "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R", users, jobs, states, parts;
-  bool header = true, me = false, as_json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](const std::string& shrt, const std::string& lng, std::string* out) {
-      if ((a == shrt || a == lng) && i + 1 < args.size()) { *out = args[++i]; return true; }
-      if (!lng.empty() && a.rfind(lng + "=", 0) == 0) { *out = a.substr(lng.size() + 1); return true; }
-      if (!shrt.empty() && a.size() > 2 && a.rfind(shrt, 0) == 0 && a[1] != '-') { *out = a.substr(2); return true; }
-      return false;
-    };
-    if (a == "-h" || a == "--noheader") header = false;
-    else if (a == "--me") me = true;
-    else if (a == "--json") as_json = true;
-    else if (a == "--help") {
-      std::cout << "Usage: gm squeue [-h] [--me] [-u USERS] [-j JOBIDS] [-t STATES] [-p PARTITIONS]\n"
-                   "                 [-o FORMAT] [--json]\n"
-                   "Lists pending and running jobs, as Slurm's squeue does.\n";
+  auto parsed = ParseOptions(args, kSqueueOptions);
+  if (!parsed.ok()) return UsageError("squeue", parsed.status().message());
+  SqueueFilter filter;
+  SqueueView view;
+  std::set<std::string> accounts, names;
+  bool me = false, as_json = false;
+  for (const auto& [opt, value] : parsed->options) {
+    std::string name = opt->long_name;
+    if (name == "help" || name == "usage") {
+      std::cout << OptionHelp("gm squeue [OPTIONS]",
+                              "Lists pending and running jobs, as Slurm's squeue does.", kSqueueOptions);
       return 0;
-    } else if (value("-u", "--user", &users) || value("-j", "--jobs", &jobs) ||
-               value("-t", "--states", &states) || value("-p", "--partition", &parts) ||
-               value("-o", "--format", &fmt)) {
-    } else {
-      return Fail("squeue", "unrecognized option '" + a + "'");
     }
+    if (name == "version") { std::cout << kVersion << "\n"; return 0; }
+    if (name == "account") accounts = SplitSet(value);
+    else if (name == "noheader") view.header = false;
+    else if (name == "jobs") filter.jobs = SplitList(value);
+    else if (name == "long") view.format = "%.18i %.9P %.8j %.8u %.8T %.10M %.9l %.6D %R";
+    else if (name == "me") me = true;
+    else if (name == "name") names = SplitSet(value);
+    else if (name == "format") view.format = value;
+    else if (name == "Format") view.long_format = value;
+    else if (name == "partition") filter.partitions = SplitSet(value);
+    else if (name == "array") view.unfold_arrays = true;
+    else if (name == "start") view.start = filter.start = true;
+    else if (name == "states") filter.states = SplitSet(value, true);
+    else if (name == "user") filter.users = SplitSet(value);
+    else if (name == "json") as_json = true;
   }
+  if (!parsed->operands.empty()) return UsageError("squeue", "unrecognized argument '" + parsed->operands[0] + "'");
+  if (Status s = ValidateJobIds(filter.jobs); !s.ok()) return Fail("squeue", s.message());
+  if (Status s = ValidateJobStates(filter.states); !s.ok()) return Fail("squeue", s.message());
   auto api = Connect(conn);
   if (!api.ok()) return Fail("squeue", api.status().message());
-  auto list = FetchJobs(**api);
+  auto list = (*api)->Get("/api/v1/jobs");
   if (!list.ok()) return Fail("squeue", list.status().message());
   if (me) {
-    auto who = (*api)->Get("/api/v1/whoami");
-    if (!who.ok()) return Fail("squeue", who.status().message());
-    users = (*who)["account"];
+    std::string who = Me(**api);
+    if (who.empty()) return Fail("squeue", "cannot tell who you are (GET /api/v1/whoami failed)");
+    filter.users = {who};
   }
-  auto user_set = SplitSet(users), job_set = SplitSet(jobs), part_set = SplitSet(parts);
-  std::set<std::string> state_set;
-  for (std::string s : SplitSet(states)) {
-    std::transform(s.begin(), s.end(), s.begin(), ::toupper);
-    state_set.insert(s);
+  json selected = SelectSqueueJobs((*list)["jobs"], filter);
+  if (!accounts.empty() || !names.empty()) {
+    json kept = json::array();
+    for (const auto& j : selected)
+      if ((accounts.empty() || accounts.count(j.value("account", ""))) &&
+          (names.empty() || names.count(j.value("name", ""))))
+        kept.push_back(j);
+    selected = kept;
   }
-  int64_t now = (*list).value("now_ms", NowMs());
-  json selected = json::array();
-  for (const auto& j : (*list)["jobs"]) {
-    std::string st = j["state"], code = j["state_code"];
-    if (state_set.empty() ? IsTerminalName(st)
-                          : !(state_set.count(st) || state_set.count(code) || state_set.count("ALL")))
-      continue;
-    if (!user_set.empty() && !user_set.count(j["user"])) continue;
-    if (!job_set.empty() && !job_set.count(std::to_string(j["id"].get<int64_t>()))) continue;
-    if (!part_set.empty() && !part_set.count(j["partition"])) continue;
-    selected.push_back(j);
+  // squeue -j with one id that no job has: slurm_load_jobs' error.
+  if (filter.jobs.size() == 1 && selected.empty() && filter.states.empty()) {
+    std::cerr << "slurm_load_jobs error: Invalid job id specified\n";
+    return 1;
   }
   if (as_json) {
     std::cout << json{{"jobs", selected}}.dump(2) << "\n";
     return 0;
   }
-  if (header) std::cout << RenderSqueue(fmt, nullptr, now) << "\n";
-  for (const auto& j : selected) std::cout << RenderSqueue(fmt, &j, now) << "\n";
+  view.now_ms = (*list).value("now_ms", NowMs());
+  view.tz_offset_s = LocalTzOffset(view.now_ms);
+  Rendered r = RenderSqueue(selected, view);
+  PrintErrors("squeue", r);
+  std::cout << r.out;
   return 0;
 }
 
 // ---- scancel -----------------------------------------------------------------
 
+namespace {
+
+const std::vector<OptSpec> kScancelOptions = {
+    {0, "help", false, "", "show this help"},
+    {0, "me", false, "", "only your own jobs"},
+    {'n', "name", true, "NAMES", "only jobs with these names (also --jobname)"},
+    {0, "jobname", true, "NAMES", "same as --name"},
+    {'p', "partition", true, "PARTITIONS", "only jobs in these partitions"},
+    {'Q', "quiet", false, "", "no messages for jobs that could not be cancelled"},
+    {'s', "signal", true, "SIGNAL", "send SIGNAL (name or number) to running jobs instead of cancelling"},
+    {'t', "state", true, "STATES", "only jobs in these states: PENDING, RUNNING, SUSPENDED"},
+    {'u', "user", true, "USERS", "only jobs of these users"},
+    {0, "usage", false, "", "same as --help"},
+    {'v', "verbose", false, "", "say what is done to each job, and report unknown or finished ones"},
+    {'V', "version", false, "", "show the version"},
+};
+
+}  // namespace
+
 int CmdScancel(std::vector<std::string> args) {
   Connection conn = TakeConnection(args);
-  std::vector<int64_t> ids;
-  for (const auto& a : args) {
-    if (a == "--help") {
-      std::cout << "Usage: gm scancel JOBID...\nCancels pending and running jobs.\n";
+  auto parsed = ParseOptions(args, kScancelOptions);
+  if (!parsed.ok()) return UsageError("scancel", parsed.status().message());
+  CancelRequest req;
+  std::string signal;
+  bool verbose = false, quiet = false, me = false;
+  for (const auto& [opt, value] : parsed->options) {
+    std::string name = opt->long_name;
+    if (name == "help" || name == "usage") {
+      std::cout << OptionHelp("gm scancel [OPTIONS] [JOBID[_TASK]...]",
+                              "Cancels (or signals) pending and running jobs, as Slurm's scancel does.\n"
+                              "A job array's id cancels every task of it; ID_TASK or ID_[1-3,5] some.",
+                              kScancelOptions);
       return 0;
     }
-    char* end = nullptr;
-    long long id = std::strtoll(a.c_str(), &end, 10);
-    if (a.empty() || *end || id <= 0) return Fail("scancel", "Invalid job id " + a);
-    ids.push_back(id);
+    if (name == "version") { std::cout << kVersion << "\n"; return 0; }
+    if (name == "me") me = true;
+    else if (name == "name" || name == "jobname") req.names = SplitSet(value);
+    else if (name == "partition") req.partitions = SplitSet(value);
+    else if (name == "quiet") quiet = true;
+    else if (name == "signal") signal = value;
+    else if (name == "state") req.states = SplitSet(value, true);
+    else if (name == "user") req.users = SplitSet(value);
+    else if (name == "verbose") verbose = true;
   }
-  if (ids.empty()) return Fail("scancel", "No job identification provided");
+  for (const auto& a : parsed->operands)
+    for (const auto& id : SplitList(a)) req.ids.push_back(id);
+  if (Status s = ValidateCancel(req); !s.ok()) return Fail("scancel", s.message());
+  if (req.ids.empty() && req.users.empty() && req.names.empty() && req.states.empty() &&
+      req.partitions.empty() && !me)
+    return Fail("scancel", "No job identification provided");
+  std::string sig_name;
+  if (!signal.empty()) {
+    auto name = SignalName(signal);
+    if (!name) {
+      std::cerr << "Unknown job signal: " << signal << "\n";
+      return 1;
+    }
+    sig_name = *name;
+  }
   auto api = Connect(conn);
   if (!api.ok()) return Fail("scancel", api.status().message());
+  auto list = (*api)->Get("/api/v1/jobs");
+  if (!list.ok()) return Fail("scancel", list.status().message());
+  std::string role, who = Me(**api, &role);
+  // Without ids, a filter reaches only the caller's own jobs, unless the
+  // caller is an admin (like root on a Slurm cluster).
+  if (me || (req.ids.empty() && req.users.empty() && role != "admin")) req.users = {who};
+  std::vector<std::string> missing;
+  std::vector<int64_t> targets = SelectCancelTargets((*list)["jobs"], req, &missing);
   int rc = 0;
-  for (int64_t id : ids) {
-    auto r = (*api)->Post("/api/v1/jobs/" + std::to_string(id) + "/cancel", json::object());
-    if (!r.ok()) {
+  for (const auto& id : missing) {
+    std::cerr << "scancel: error: Kill job error on job id " << id << ": Invalid job id specified\n";
+    rc = 1;
+  }
+  for (int64_t id : targets) {
+    json body = json::object();
+    if (!sig_name.empty() && sig_name != "KILL") body["signal"] = sig_name;
+    if (verbose)
+      std::cerr << (sig_name.empty() ? "scancel: Terminating job " : "scancel: Signal " + sig_name + " to job ")
+                << id << "\n";
+    auto r = (*api)->Post("/api/v1/jobs/" + std::to_string(id) + "/cancel", body);
+    if (r.ok()) continue;
+    // As scancel: a job already done is not an error (said only with -v); an
+    // unknown one, or one not the caller's, is.
+    bool done = r.status().message().find("already completing or completed") != std::string::npos;
+    if (done && !verbose) continue;
+    if (!quiet || verbose || !done)
       std::cerr << "scancel: error: Kill job error on job id " << id << ": " << r.status().message() << "\n";
-      rc = 1;
-    }
+    if (!done) rc = 1;
   }
   return rc;
 }
 
 // ---- sinfo -------------------------------------------------------------------
 
+namespace {
+
+const std::vector<OptSpec> kSinfoOptions = {
+    {'a', "all", false, "", "accepted (every partition is shown anyway)"},
+    {'h', "noheader", false, "", "print no header line"},
+    {0, "help", false, "", "show this help"},
+    {'N', "Node", false, "", "one line per node: NODELIST NODES PARTITION STATE"},
+    {'o', "format", true, "FORMAT", "output format with Slurm's % fields, e.g. \"%P %.6D %t %N\""},
+    {'p', "partition", true, "PARTITIONS", "only these partitions"},
+    {'R', "list-reasons", false, "", "nodes that are down or drained, and why"},
+    {'s', "summarize", false, "", "one line per partition: NODES(A/I/O/T)"},
+    {'t', "states", true, "STATES", "only nodes in these states (idle,mix,alloc,drain,down,...)"},
+    {0, "usage", false, "", "same as --help"},
+    {'V', "version", false, "", "show the version"},
+    {0, "json", false, "", "GridMint: print the controller's node list as JSON"},
+};
+
+}  // namespace
+
 int CmdSinfo(std::vector<std::string> args) {
   Connection conn = TakeConnection(args);
-  bool node_oriented = false, header = true, as_json = false;
-  for (const auto& a : args) {
-    if (a == "-N" || a == "--Node") node_oriented = true;
-    else if (a == "-h" || a == "--noheader") header = false;
-    else if (a == "--json") as_json = true;
-    else if (a == "--help") {
-      std::cout << "Usage: gm sinfo [-N] [-h] [--json]\nShows partitions and nodes, as Slurm's sinfo does.\n";
+  auto parsed = ParseOptions(args, kSinfoOptions);
+  if (!parsed.ok()) return UsageError("sinfo", parsed.status().message());
+  SinfoView view;
+  bool as_json = false;
+  for (const auto& [opt, value] : parsed->options) {
+    std::string name = opt->long_name;
+    if (name == "help" || name == "usage") {
+      std::cout << OptionHelp("gm sinfo [OPTIONS]", "Shows partitions and nodes, as Slurm's sinfo does.",
+                              kSinfoOptions);
       return 0;
-    } else return Fail("sinfo", "unrecognized option '" + a + "'");
+    }
+    if (name == "version") { std::cout << kVersion << "\n"; return 0; }
+    if (name == "noheader") view.header = false;
+    else if (name == "Node") view.node_oriented = true;
+    else if (name == "format") view.format = value;
+    else if (name == "partition") view.partitions = SplitSet(value);
+    else if (name == "list-reasons") view.reasons = true;
+    else if (name == "summarize") view.summarize = true;
+    else if (name == "states") view.states = SplitSet(value, false, true);
+    else if (name == "json") as_json = true;
   }
+  if (!parsed->operands.empty()) return UsageError("sinfo", "unrecognized argument '" + parsed->operands[0] + "'");
   auto api = Connect(conn);
   if (!api.ok()) return Fail("sinfo", api.status().message());
   auto r = (*api)->Get("/api/v1/nodes");
@@ -355,124 +397,110 @@ int CmdSinfo(std::vector<std::string> args) {
     std::cout << r->dump(2) << "\n";
     return 0;
   }
-  std::string part = (*r)["partition"];
-  std::string limit = FormatDuration((*r)["max_time_limit_s"].get<int64_t>());
-  if (node_oriented) {
-    if (header) std::cout << "NODELIST   NODES PARTITION STATE \n";
-    for (const auto& n : (*r)["nodes"])
-      std::cout << Column(n["name"], 10) << " " << Column("1", -5) << " " << Column(part + "*", 9) << " "
-                << Column(n["state"], 6) << "\n";
-    return 0;
-  }
-  std::map<std::string, std::vector<std::string>> by_state;
-  for (const auto& n : (*r)["nodes"]) by_state[n["state"]].push_back(n["name"]);
-  int pw = std::max<int>(9, static_cast<int>(part.size()) + 1);
-  if (header)
-    std::cout << Column("PARTITION", pw) << " AVAIL  TIMELIMIT  NODES  STATE NODELIST\n";
-  if (by_state.empty())
-    std::cout << Column(part + "*", pw) << " " << Column("up", -5) << " " << Column(limit, -10) << " "
-              << Column("0", -6) << " " << Column("n/a", -6) << " \n";
-  for (const auto& [state, names] : by_state)
-    std::cout << Column(part + "*", pw) << " " << Column("up", -5) << " " << Column(limit, -10) << " "
-              << Column(std::to_string(names.size()), -6) << " " << Column(state, -6) << " "
-              << CompressHostlist(names) << "\n";
+  view.tz_offset_s = LocalTzOffset(NowMs());
+  Rendered out = RenderSinfo(*r, view);
+  PrintErrors("sinfo", out);
+  std::cout << out.out;
   return 0;
 }
 
 // ---- sacct -------------------------------------------------------------------
 
+namespace {
+
+const std::vector<OptSpec> kSacctOptions = {
+    {'a', "allusers", false, "", "jobs of every user you may see (default: your own)"},
+    {'E', "endtime", true, "TIME", "jobs that were in the system before TIME (default: now)"},
+    {'e', "helpformat", false, "", "list the fields --format accepts"},
+    {'h', "help", false, "", "show this help"},
+    {'j', "jobs", true, "JOBIDS", "only these jobs (123, or 123_4 for one array task); any time"},
+    {0, "name", true, "NAMES", "only jobs with these names"},
+    {'n', "noheader", false, "", "print no header lines"},
+    {'o', "format", true, "FIELDS", "fields to print, each NAME[%WIDTH]; GridMint adds Charged, Fee, Refunded, Providers"},
+    {'p', "parsable", false, "", "fields separated by '|', with a trailing '|'"},
+    {'P', "parsable2", false, "", "fields separated by '|', without a trailing '|'"},
+    {'s', "state", true, "STATES", "only jobs in these states (CD,F,CA,TO,NF,OOM,... or names)"},
+    {'S', "starttime", true, "TIME", "jobs still in the system at or after TIME (default: 00:00 today)"},
+    {'u', "user", true, "USERS", "only jobs of these users"},
+    {0, "usage", false, "", "same as --help"},
+    {'V', "version", false, "", "show the version"},
+    {'X', "allocations", false, "", "accepted: GridMint keeps no per-step records, so only allocations are shown"},
+    {0, "json", false, "", "GridMint: print the selected jobs as JSON"},
+};
+
+}  // namespace
+
 int CmdSacct(std::vector<std::string> args) {
   Connection conn = TakeConnection(args);
-  std::string jobs, format = "JobID,JobName,Partition,Account,AllocCPUS,State,ExitCode";
-  bool header = true, parsable = false, all_users = false, as_json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-n" || a == "--noheader") header = false;
-    else if (a == "-P" || a == "--parsable2") parsable = true;
-    else if (a == "-a" || a == "--allusers") all_users = true;
-    else if (a == "-X" || a == "--allocations") {}
-    else if (a == "--json") as_json = true;
-    else if ((a == "-j" || a == "--jobs") && i + 1 < args.size()) jobs = args[++i];
-    else if (a.rfind("--jobs=", 0) == 0) jobs = a.substr(7);
-    else if ((a == "-o" || a == "--format") && i + 1 < args.size()) format = args[++i];
-    else if (a.rfind("--format=", 0) == 0) format = a.substr(9);
-    else if (a == "--help") {
-      std::cout << "Usage: gm sacct [-j JOBIDS] [-a] [-n] [-P] [-X] [--format FIELDS] [--json]\n"
-                   "Shows finished and running jobs, as Slurm's sacct does.\n";
+  auto parsed = ParseOptions(args, kSacctOptions);
+  if (!parsed.ok()) return UsageError("sacct", parsed.status().message());
+  SacctFilter filter;
+  SacctView view;
+  std::string start, end;
+  bool all_users = false, as_json = false;
+  for (const auto& [opt, value] : parsed->options) {
+    std::string name = opt->long_name;
+    if (name == "help" || name == "usage") {
+      std::cout << OptionHelp("gm sacct [OPTIONS]",
+                              "Shows finished and running jobs, as Slurm's sacct does, with what each was charged.",
+                              kSacctOptions);
       return 0;
-    } else return Fail("sacct", "unrecognized option '" + a + "'");
+    }
+    if (name == "version") { std::cout << kVersion << "\n"; return 0; }
+    if (name == "helpformat") {
+      auto names = SacctFieldNames();
+      for (size_t i = 0; i < names.size(); ++i)
+        std::cout << SlurmColumn(names[i], 20, false) << ((i % 4 == 3 || i + 1 == names.size()) ? "\n" : "");
+      return 0;
+    }
+    if (name == "allusers") all_users = true;
+    else if (name == "endtime") end = value;
+    else if (name == "jobs") filter.jobs = SplitList(value);
+    else if (name == "name") filter.names = SplitSet(value);
+    else if (name == "noheader") view.header = false;
+    else if (name == "format") view.fields = value;
+    else if (name == "parsable") view.parsable = 1;
+    else if (name == "parsable2") view.parsable = 2;
+    else if (name == "state") filter.states = SplitSet(value, true);
+    else if (name == "starttime") start = value;
+    else if (name == "user") filter.users = SplitSet(value);
   }
+  if (!parsed->operands.empty()) return UsageError("sacct", "unrecognized argument '" + parsed->operands[0] + "'");
+  if (Status s = ValidateJobIds(filter.jobs); !s.ok()) return Fail("sacct", s.message());
+  int64_t now = NowMs(), tz = LocalTzOffset(now);
+  if (!start.empty()) {
+    auto t = ParseSlurmTime(start, now, tz);
+    if (!t.ok()) return Fail("sacct", t.status().message());
+    filter.start_ms = *t;
+  } else if (filter.jobs.empty()) {
+    filter.start_ms = *ParseSlurmTime("today", now, tz);  // sacct's default: since midnight
+  }
+  if (!end.empty()) {
+    auto t = ParseSlurmTime(end, now, tz);
+    if (!t.ok()) return Fail("sacct", t.status().message());
+    filter.end_ms = *t;
+  }
+  // An unknown field fails before anything is fetched, as in sacct.
+  if (auto check = RenderSacct(json::array(), view); !check.ok()) return Fail("sacct", check.status().message());
   auto api = Connect(conn);
   if (!api.ok()) return Fail("sacct", api.status().message());
-  auto list = FetchJobs(**api);
+  auto list = (*api)->Get("/api/v1/jobs");
   if (!list.ok()) return Fail("sacct", list.status().message());
-  std::string me;
-  if (!all_users) {
-    auto who = (*api)->Get("/api/v1/whoami");
-    if (!who.ok()) return Fail("sacct", who.status().message());
-    me = (*who)["account"];
+  if (!all_users && filter.users.empty()) {
+    std::string who = Me(**api);
+    if (who.empty()) return Fail("sacct", "cannot tell who you are (GET /api/v1/whoami failed)");
+    filter.users = {who};
   }
-  auto job_set = SplitSet(jobs);
-  int64_t now = (*list).value("now_ms", NowMs());
-  struct Field { std::string name; int width; std::function<std::string(const json&)> get; };
-  const std::vector<Field> known = {
-      {"JobID", 12, [](const json& j) { return std::to_string(j["id"].get<int64_t>()); }},
-      {"JobName", -10, [](const json& j) { return j.value("name", ""); }},
-      {"Partition", -10, [](const json& j) { return j.value("partition", ""); }},
-      {"Account", -10, [](const json& j) { return j.value("account", ""); }},
-      {"User", -9, [](const json& j) { return j.value("user", ""); }},
-      {"AllocCPUS", -10, [](const json& j) { return std::to_string(j.value("cpus", 0)); }},
-      {"AllocNodes", -10, [](const json& j) { return std::to_string(j.value("node_names", json::array()).size()); }},
-      {"NNodes", -8, [](const json& j) { return std::to_string(j.value("nodes_min", 1)); }},
-      {"NodeList", -15, [](const json& j) { return NodeList(j); }},
-      {"State", -10, [](const json& j) { return j.value("state", ""); }},
-      {"ExitCode", -8, [](const json& j) { return ExitCode(j); }},
-      {"Elapsed", -10, [now](const json& j) { return FormatDuration(ElapsedS(j, now)); }},
-      {"Timelimit", -10, [](const json& j) { return FormatDuration(j.value("time_limit_s", int64_t{0})); }},
-      {"Submit", -19, [](const json& j) { return FormatTime(j.value("submit_ms", int64_t{0})); }},
-      {"Start", -19, [](const json& j) { return FormatTime(j.value("start_ms", int64_t{0})); }},
-      {"End", -19, [](const json& j) { return FormatTime(j.value("end_ms", int64_t{0})); }},
-      {"Restarts", -8, [](const json& j) { return std::to_string(j.value("attempt", 0)); }},
-      {"Charged", -14, [](const json& j) { return FormatTokens(j.value("charged", Micros{0})); }},
-      {"Fee", -14, [](const json& j) { return FormatTokens(j.value("fee", Micros{0})); }},
-      {"Refunded", -14, [](const json& j) { return FormatTokens(j.value("refunded", Micros{0})); }},
-      {"Providers", -30, [](const json& j) { return Providers(j); }},
-  };
-  std::vector<const Field*> cols;
-  for (std::string name : SplitList(format)) {
-    int width = 0;
-    auto pct = name.find('%');
-    if (pct != std::string::npos) { width = std::atoi(name.c_str() + pct + 1); name = name.substr(0, pct); }
-    const Field* f = nullptr;
-    for (const auto& k : known)
-      if (strcasecmp(k.name.c_str(), name.c_str()) == 0) f = &k;
-    if (!f) return Fail("sacct", "Invalid field requested: \"" + name + "\"");
-    cols.push_back(f);
-    (void)width;
-  }
-  json selected = json::array();
-  for (const auto& j : (*list)["jobs"]) {
-    if (!me.empty() && j["user"] != me) continue;
-    if (!job_set.empty() && !job_set.count(std::to_string(j["id"].get<int64_t>()))) continue;
-    selected.push_back(j);
-  }
+  json selected = SelectSacctJobs((*list)["jobs"], filter);
   if (as_json) {
     std::cout << json{{"jobs", selected}}.dump(2) << "\n";
     return 0;
   }
-  auto emit = [&](const std::function<std::string(const Field&)>& value) {
-    std::string line;
-    for (size_t c = 0; c < cols.size(); ++c) {
-      if (parsable) line += (c ? "|" : "") + value(*cols[c]);
-      else line += Column(value(*cols[c]), cols[c]->width == 12 ? 12 : cols[c]->width) + " ";
-    }
-    std::cout << line << "\n";
-  };
-  if (header) {
-    emit([](const Field& f) { return f.name; });
-    if (!parsable) emit([](const Field& f) { return std::string(std::abs(f.width), '-'); });
-  }
-  for (const auto& j : selected) emit([&](const Field& f) { return f.get(j); });
+  view.now_ms = (*list).value("now_ms", now);
+  view.tz_offset_s = tz;
+  auto out = RenderSacct(selected, view);
+  if (!out.ok()) return Fail("sacct", out.status().message());
+  std::cout << *out;
   return 0;
 }
 
@@ -541,117 +569,6 @@ int CmdFetch(std::vector<std::string> args) {
   if (!s.ok()) return Fail("fetch", s.message());
   for (const auto& w : written) std::cout << w << "\n";
   if (written.empty()) std::cerr << "fetch: job " << id << " has no output files (yet)\n";
-  return 0;
-}
-
-}  // namespace gm::cli
-
-namespace gm::cli {
-
-namespace {
-
-// scontrol prints run times as [days-]HH:MM:SS.
-std::string ClockTime(int64_t s) {
-  char buf[48];
-  if (s >= 86400)
-    snprintf(buf, sizeof buf, "%lld-%02lld:%02lld:%02lld", static_cast<long long>(s / 86400),
-             static_cast<long long>(s / 3600 % 24), static_cast<long long>(s / 60 % 60),
-             static_cast<long long>(s % 60));
-  else
-    snprintf(buf, sizeof buf, "%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
-             static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
-  return buf;
-}
-
-void ShowJob(const json& j, int64_t now_ms) {
-  const json& spec = j["spec"];
-  std::string nodes = NodeList(j);
-  auto names = j.value("node_names", std::vector<std::string>{});
-  std::string out = spec.value("output", ""), err = spec.value("error", "");
-  std::cout << "JobId=" << j["id"].get<int64_t>() << " JobName=" << j["name"].get<std::string>() << "\n"
-            << "   UserId=" << j["user"].get<std::string>() << " Account=" << j["account"].get<std::string>()
-            << "\n"
-            << "   JobState=" << j["state"].get<std::string>() << " Reason=" << j.value("reason", "None")
-            << " Dependency=" << (spec.value("dependency", "").empty() ? "(null)" : spec["dependency"].get<std::string>())
-            << "\n"
-            << "   Restarts=" << j.value("attempt", 0) << " BatchFlag=1 ExitCode=" << ExitCode(j) << "\n"
-            << "   RunTime=" << ClockTime(ElapsedS(j, now_ms))
-            << " TimeLimit=" << ClockTime(j.value("time_limit_s", int64_t{0})) << "\n"
-            << "   SubmitTime=" << FormatTime(j.value("submit_ms", int64_t{0}))
-            << " StartTime=" << FormatTime(j.value("start_ms", int64_t{0}))
-            << " EndTime=" << FormatTime(j.value("end_ms", int64_t{0})) << "\n"
-            << "   Partition=" << j.value("partition", "") << "\n"
-            << "   NodeList=" << (nodes.empty() ? "(null)" : nodes)
-            << " BatchHost=" << (names.empty() ? "(null)" : names[0]) << "\n"
-            << "   NumNodes=" << j.value("nodes_min", 1) << " NumCPUs=" << j.value("cpus", 0)
-            << " CPUs/Task=" << spec.value("cpus_per_task", 1) << "\n"
-            << "   TRES=cpu=" << j.value("cpus", 0) << ",node=" << names.size()
-            << ",gres/gpu=" << j.value("gpus", 0) << "\n"
-            << "   WorkDir=" << j.value("submit_dir", "") << "\n"
-            << "   StdErr=" << (err.empty() ? (out.empty() ? "slurm-%j.out" : out) : err) << "\n"
-            << "   StdOut=" << (out.empty() ? "slurm-%j.out" : out) << "\n"
-            << "   Charged=" << FormatTokens(j.value("charged", Micros{0}))
-            << " Fee=" << FormatTokens(j.value("fee", Micros{0}))
-            << " Refunded=" << FormatTokens(j.value("refunded", Micros{0}))
-            << " Held=" << FormatTokens(j.value("held", Micros{0})) << "\n"
-            << "   Providers=" << (Providers(j).empty() ? "(null)" : Providers(j)) << "\n\n";
-}
-
-void ShowNode(const json& n) {
-  std::cout << "NodeName=" << n["name"].get<std::string>() << " NodeId=" << n["id"].get<std::string>()
-            << " Provider=" << n["provider"].get<std::string>() << "\n"
-            << "   CPUAlloc=" << n.value("cpus_used", 0) << " CPUTot=" << n.value("cpus", 0)
-            << " RealMemory=" << n.value("mem_mb", int64_t{0}) << "\n"
-            << "   Gres=gpu:" << n.value("gpu_model", "") << ":" << n.value("gpus", 0)
-            << (n.value("declared", false) ? "(declared)" : "") << " GresUsed=gpu:"
-            << n.value("gpus", 0) - n.value("gpus_free", 0) << "\n"
-            << "   State=" << n["state"].get<std::string>() << " Region=" << n.value("region", "")
-            << " Site=" << n.value("site", "") << "\n"
-            << "   Price=" << FormatTokens(n.value("price", Micros{0})) << "/GPU-hour\n\n";
-}
-
-}  // namespace
-
-int CmdScontrol(std::vector<std::string> args) {
-  Connection conn = TakeConnection(args);
-  if (args.empty() || args[0] == "--help") {
-    std::cout << "Usage: gm scontrol show job [JOBID] | show node [NAME]\n";
-    return args.empty() ? 2 : 0;
-  }
-  if (args[0] != "show" || args.size() < 2 || (args[1] != "job" && args[1] != "node"))
-    return Fail("scontrol", "invalid entity or command: " + args[0] + " (supported: show job, show node)");
-  auto api = Connect(conn);
-  if (!api.ok()) return Fail("scontrol", api.status().message());
-  if (args[1] == "node") {
-    auto r = (*api)->Get("/api/v1/nodes");
-    if (!r.ok()) return Fail("scontrol", r.status().message());
-    int shown = 0;
-    for (const auto& n : (*r)["nodes"])
-      if (args.size() < 3 || n["name"] == args[2]) { ShowNode(n); ++shown; }
-    if (args.size() >= 3 && shown == 0) return Fail("scontrol", "Node " + args[2] + " not found");
-    return 0;
-  }
-  std::vector<int64_t> ids;
-  if (args.size() >= 3) {
-    char* end = nullptr;
-    long long id = std::strtoll(args[2].c_str(), &end, 10);
-    if (*end || id <= 0) return Fail("scontrol", "Invalid job id specified");
-    ids.push_back(id);
-  } else {
-    auto list = FetchJobs(**api);
-    if (!list.ok()) return Fail("scontrol", list.status().message());
-    for (const auto& j : (*list)["jobs"])
-      if (!IsTerminalName(j["state"])) ids.push_back(j["id"].get<int64_t>());
-    if (ids.empty()) {
-      std::cout << "No jobs in the system\n";
-      return 0;
-    }
-  }
-  for (int64_t id : ids) {
-    auto j = (*api)->Get("/api/v1/jobs/" + std::to_string(id));
-    if (!j.ok()) return Fail("scontrol", j.status().message());
-    ShowJob(*j, NowMs());
-  }
   return 0;
 }
 

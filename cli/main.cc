@@ -12,8 +12,8 @@ constexpr const char* kUsage = R"(Usage: gm COMMAND [OPTIONS]
 
 Slurm's commands, answering as Slurm does:
   sbatch     submit a batch script              squeue     list pending and running jobs
-  scancel    cancel jobs                        sinfo      show partitions and nodes
-  sacct      show finished and running jobs      scontrol   show job / show node
+  scancel    cancel or signal jobs              sinfo      show partitions and nodes
+  sacct      show finished and running jobs      scontrol   show, hold, release, requeue, update
 
 GridMint's own:
   fetch      download a job's output files      wallet     balances and history
@@ -21,7 +21,7 @@ GridMint's own:
 
 Every command that talks to a controller takes --controller URL, --ca FILE and
 --token TOKEN, or reads GM_CONTROLLER, GM_CA and GM_TOKEN. 'gm COMMAND --help'
-tells more.
+tells more; docs/gm-COMMAND.md is each command's reference page.
 )";
 
 }  // namespace

@@ -2,6 +2,7 @@
 // names and compressing host names back, as SLURM_JOB_NODELIST shows them.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,17 @@ constexpr size_t kMaxHostlistHosts = 1'000'000;
 // Errors (InvalidArgument): unbalanced or nested brackets, an empty group,
 // a bound that is not a number, a reversed range ("n[5-3]"), more than
 // kMaxHostlistHosts hosts.
+// Checked against libslurm 22.05 (tests/slurm/hostlist_slurm_test): the same
+// hosts in the same order, except that Slurm reads unbalanced brackets as
+// odd names ("n[1-2" is the host "n]") where this refuses them, and refuses
+// text after a group ("n[1-2]x") where this keeps it.
 Result<std::vector<std::string>> ExpandHostlist(const std::string& expr);
+
+// How many hosts ExpandHostlist(expr) would give, without expanding them, so
+// a caller can refuse a large expression cheaply. Same syntax errors (one
+// range of more than kMaxHostlistHosts is one); the total is not capped
+// (it saturates at UINT64_MAX).
+Result<uint64_t> CountHostlist(const std::string& expr);
 
 // Compresses host names into one expression, as Slurm prints a job's node
 // list and as `scontrol show hostlistsorted` does: names are sorted, then
@@ -34,9 +45,11 @@ Result<std::vector<std::string>> ExpandHostlist(const std::string& expr);
 // Only a trailing number is compressed ("a1b3" has prefix "a1b").
 std::string CompressHostlist(const std::vector<std::string>& hosts);
 
-// The order CompressHostlist sorts in: prefix before the trailing number
-// (compared in natural order, digits as numbers), names without a number
-// first, then the number, then its written width ("n9" < "n09" < "n10").
+// The order CompressHostlist sorts in, Slurm's (measured against libslurm
+// 22.05's hostlist_uniq): prefix before the trailing number (compared in
+// natural order, digits as numbers), names without a number first, then the
+// number's written width, then its value ("n9" < "n10" < "n05" < "n010";
+// n1 n01 n2 n10 compress to "n[1-2,01,10]").
 bool HostnameLess(const std::string& a, const std::string& b);
 
 }  // namespace gm

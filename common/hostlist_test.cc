@@ -101,15 +101,21 @@ TEST(CompressHostlist, PaddingDecidesWhatMerges) {
   EXPECT_EQ(CompressHostlist({"n09", "n10"}), "n[09-10]");
   EXPECT_EQ(CompressHostlist({"n8", "n09"}), "n[8,09]");
   EXPECT_EQ(CompressHostlist({"n1", "n01"}), "n[1,01]");
+  // As libslurm 22.05's hostlist_uniq + hostlist_ranged_string give them.
+  EXPECT_EQ(CompressHostlist({"n1", "n01", "n10", "n2"}), "n[1-2,01,10]");
+  EXPECT_EQ(CompressHostlist({"x01", "x1", "x001", "x2", "x10", "x100"}), "x[1-2,01,10,001,100]");
+  EXPECT_EQ(CompressHostlist({"n0", "n00", "n000", "n1"}), "n[0-1,00,000]");
 }
 
 TEST(CompressHostlist, PrefixesSortNaturally) {
   EXPECT_EQ(CompressHostlist({"rack10-n1", "rack2-n1"}), "rack2-n1,rack10-n1");
 }
 
-TEST(HostnameLess, OrdersByPrefixThenNumberThenWidth) {
+TEST(HostnameLess, OrdersByPrefixThenWidthThenNumber) {
   EXPECT_TRUE(HostnameLess("n9", "n09"));
   EXPECT_TRUE(HostnameLess("n09", "n10"));
+  EXPECT_TRUE(HostnameLess("n10", "n010"));
+  EXPECT_TRUE(HostnameLess("n2", "n01"));
   EXPECT_TRUE(HostnameLess("n", "n1"));
   EXPECT_TRUE(HostnameLess("a2", "b1"));
   EXPECT_FALSE(HostnameLess("n1", "n1"));
@@ -153,6 +159,23 @@ TEST(CompressHostlist, RoundTripIsSortedUniqueInput) {
 TEST(CompressHostlist, ExpandedExpressionsCompressBack) {
   for (const char* expr : {"gpu[01-04,07]", "n[1-3,5,9-10]", "login,n[01-10]", "a1b[3-4],a2b[3-4]"})
     EXPECT_EQ(CompressHostlist(Expand(expr)), expr);
+}
+
+}  // namespace
+}  // namespace gm
+
+namespace gm {
+namespace {
+
+TEST(CountHostlist, CountsWithoutExpanding) {
+  EXPECT_EQ(*CountHostlist("gpu[01-04,07]"), 5u);
+  EXPECT_EQ(*CountHostlist("a[1-2]b[3-4],login"), 5u);
+  EXPECT_EQ(*CountHostlist(""), 0u);
+  // Beyond what ExpandHostlist would build, still counted.
+  EXPECT_EQ(*CountHostlist("n[1-999999]x[1-999999]"), 999999ull * 999999ull);
+  EXPECT_FALSE(ExpandHostlist("n[1-999999]x[1-999999]").ok());
+  EXPECT_FALSE(CountHostlist("n[5-3]").ok());
+  EXPECT_FALSE(CountHostlist("n[1-2").ok());
 }
 
 }  // namespace

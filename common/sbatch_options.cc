@@ -87,6 +87,11 @@ Result<TypedCount> ParseTypedCount(const std::string& opt, const std::string& v)
     return BadValue(opt, v, "GridMint takes one GPU type per job");
   size_t colon = v.rfind(':');
   TypedCount out;
+  // A lone type means one GPU of it, as with --gres=gpu:type (slurmctld
+  // takes --gpus=a100 as TresPerJob=gres:gpu:a100).
+  if (colon == std::string::npos && !v.empty() && std::isalpha(static_cast<unsigned char>(v[0])) &&
+      IsGpuType(v))
+    return TypedCount{v, 1};
   if (colon != std::string::npos) {
     out.type = v.substr(0, colon);
     if (!IsGpuType(out.type)) return BadValue(opt, v);
@@ -248,6 +253,9 @@ struct State {
   Source source = Source::kScript;
   std::map<std::string, Source> set_by;  // option name -> source of its current value
   std::set<std::string> noted;
+  // The GPU type each GPU option last named ("" for none), to refuse what
+  // slurmctld refuses: typed and untyped GPU requests in one job.
+  std::map<std::string, std::string> gpu_type_by_option;
 };
 
 using Handler = Status (*)(State&, const Value&);
@@ -298,10 +306,15 @@ Status AddGres(State& st, const std::string& v, const std::string& item) {
   GM_ASSIGN_OR_RETURN(int n, ParseCount("gres", count, 0, v));
   st.req.spec.gpus_per_node = n;
   if (!type.empty()) st.req.spec.gpu_type = type;
+  st.gpu_type_by_option["gres"] = type;
   return Status::OK();
 }
 
 Status SetGres(State& st, const Value& v) {
+  int gpu_items = 0;
+  for (const auto& item : Split(*v, ','))
+    if (Split(item, ':')[0] == "gpu" && ++gpu_items > 1)
+      return BadValue("gres", *v, "GridMint takes one GPU type per job");
   for (const auto& item : Split(*v, ',')) GM_RETURN_IF_ERROR(AddGres(st, *v, item));
   return Status::OK();
 }
@@ -310,6 +323,7 @@ Status SetGpuCount(State& st, const std::string& opt, const std::string& v, std:
   GM_ASSIGN_OR_RETURN(TypedCount tc, ParseTypedCount(opt, v));
   field = tc.count;
   if (!tc.type.empty()) st.req.spec.gpu_type = tc.type;
+  st.gpu_type_by_option[opt] = tc.type;
   return Status::OK();
 }
 
@@ -378,6 +392,13 @@ Status SetChdir(State& st, const Value& v) {
   if (v->empty()) return BadValue("chdir", *v);
   const std::string& cwd = st.in->cwd;
   st.req.spec.chdir = (*v)[0] == '/' ? *v : cwd + (cwd.empty() || cwd.back() != '/' ? "/" : "") + *v;
+  return Status::OK();
+}
+
+// sbatch sends an empty name as no name, which slurmctld refuses.
+Status SetPartition(State& st, const Value& v) {
+  if (v->empty()) return Status::InvalidArgument("invalid partition specified: (null)");
+  st.req.spec.partition = *v;
   return Status::OK();
 }
 
@@ -494,7 +515,7 @@ const OptionDef kOptions[] = {
     {"exclusive", 0, Arg::kOptional, SetExclusive, "user|mcs", "do not share nodes with other jobs"},
     {"constraint", 'C', Arg::kRequired, SetString<&JobSpec::constraint>, "LIST", "required node features"},
     // Where and how the job is queued.
-    {"partition", 'p', Arg::kRequired, SetString<&JobSpec::partition>, "NAME", "partition"},
+    {"partition", 'p', Arg::kRequired, SetPartition, "NAME", "partition"},
     {"account", 'A', Arg::kRequired, SetString<&JobSpec::account>, "NAME", "account to charge"},
     {"qos", 'q', Arg::kRequired, SetString<&JobSpec::qos>, "NAME", "quality of service"},
     {"job-name", 'J', Arg::kRequired, SetString<&JobSpec::job_name>, "NAME",
@@ -727,41 +748,58 @@ Result<ParsedArgs> Getopt(const std::vector<Token>& tokens, const Where& where) 
 // The script and its #SBATCH directives
 // ---------------------------------------------------------------------------
 
-// Splits one directive line as sbatch's _get_argument does: whitespace
-// separates, quotes group (and are removed), a backslash escapes the next
-// character, an unquoted '#' starts a comment.
+// Splits one directive line as sbatch's get_argument does (measured against
+// Slurm 22.05.8): whitespace separates, quotes group (and are removed), a
+// backslash makes the next character literal, an unquoted '#' starts a
+// comment. Two quirks are kept because scripts behave by them on a real
+// Slurm: a backslash does not protect whitespace outside quotes (the token
+// ends there and the backslash is dropped: "a\ b" is two words), and a token
+// with no characters ("" or '') ends the line, so the rest of it is ignored.
+// A token may not start with ':' (sbatch: "Unexpected `:`").
 Status SplitDirective(const std::string& line, int lineno, const std::string& file, std::vector<Token>* out) {
-  std::string cur;
-  bool in_token = false, escaped = false;
-  char quote = 0;
-  for (char c : line) {
-    if (escaped) {
-      cur += c, in_token = true, escaped = false;
-    } else if (c == '\\') {
-      escaped = true;
-    } else if (quote) {
-      if (c == quote) quote = 0; else cur += c;
-    } else if (c == '"' || c == '\'') {
-      quote = c, in_token = true;
-    } else if (c == '#') {
-      break;
-    } else if (std::isspace(static_cast<unsigned char>(c))) {
-      if (in_token) out->push_back(Token{cur, lineno});
-      cur.clear(), in_token = false;
-    } else {
-      cur += c, in_token = true;
+  auto where = [&] { return file + ":" + std::to_string(lineno) + ": "; };
+  size_t i = 0, n = line.size();
+  while (true) {
+    while (i < n && std::isspace(static_cast<unsigned char>(line[i]))) ++i;
+    if (i == n) return Status::OK();
+    if (line[i] == ':') return Status::InvalidArgument(where() + "Unexpected `:` in [" + line + "]");
+    std::string cur;
+    bool escaped = false, copied = false;
+    char quote = 0;
+    for (; i < n && (quote || !std::isspace(static_cast<unsigned char>(line[i]))); ++i) {
+      char c = line[i];
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+        continue;
+      } else if (quote) {
+        if (c == quote) {
+          quote = 0;
+          continue;
+        }
+      } else if (c == '"' || c == '\'') {
+        quote = c;
+        continue;
+      } else if (c == '#') {
+        i = n;  // the rest of the line is a comment
+        break;
+      }
+      cur += c;
+      copied = true;
     }
+    if (quote) return Status::InvalidArgument(where() + "unmatched `" + quote + "`");
+    if (!copied) return Status::OK();
+    out->push_back(Token{cur, lineno});
   }
-  if (quote)
-    return Status::InvalidArgument(file + ":" + std::to_string(lineno) + ": unmatched `" + quote + "`");
-  if (in_token) out->push_back(Token{cur, lineno});
-  return Status::OK();
 }
 
 // Directives are read until the first line that is neither blank nor a
-// comment. The magic word must start the line and be followed by a blank; an
-// indented "#SBATCH" or "#SBATCHX" is an ordinary comment, as in sbatch.
-// sbatch still honours the old "#SLURM" prefix, with a warning.
+// comment. As in sbatch, a directive is any line that starts with the magic
+// word, whatever follows it: "#SBATCH--time=5" is "--time=5", and
+// "#SBATCHX -N2" yields the stray word "X" (an invalid directive). An
+// indented "#SBATCH" is an ordinary comment. sbatch still honours the old
+// "#SLURM" prefix, with a warning.
 Result<std::vector<Token>> DirectiveTokens(const std::string& script, const std::string& file, bool* old_prefix) {
   std::vector<Token> tokens;
   std::vector<std::string> lines = Split(script, '\n');
@@ -771,11 +809,10 @@ Result<std::vector<Token>> DirectiveTokens(const std::string& script, const std:
     if (first == std::string::npos) continue;
     if (line[first] != '#') break;
     for (const std::string magic : {"#SBATCH", "#SLURM"}) {
-      if (line.rfind(magic, 0) != 0 ||
-          (line.size() > magic.size() && !std::isspace(static_cast<unsigned char>(line[magic.size()]))))
-        continue;
+      if (line.rfind(magic, 0) != 0) continue;
       if (magic == "#SLURM") *old_prefix = true;
       GM_RETURN_IF_ERROR(SplitDirective(line.substr(magic.size()), static_cast<int>(n + 1), file, &tokens));
+      break;
     }
   }
   return tokens;
@@ -890,17 +927,21 @@ constexpr EnvOption kEnvOptions[] = {
     {"SBATCH_WAIT_ALL_NODES", "wait-all-nodes"}, {"SBATCH_WCKEY", "wckey"},
 };
 
-// A flag variable counts by being set; an empty value for an option that
-// needs one is skipped, so `export SBATCH_PARTITION=` does not fail.
+// A flag variable counts by being set. An empty value is a value, as in
+// sbatch (measured on 22.05.8): `SBATCH_TIMELIMIT=` or `SBATCH_PARTITION=`
+// make sbatch fail, `SBATCH_ACCOUNT=` gives an empty account. Empty
+// SBATCH_ARRAY_INX, SBATCH_OUTPUT and SBATCH_ERROR leave the defaults, which
+// is what they amount to in sbatch.
 Status ApplyEnvironment(State& st) {
+  static const std::set<std::string> kEmptyIsUnset = {"array", "output", "error", "input"};
   st.source = Source::kEnv;
   for (const auto& e : kEnvOptions) {
     auto it = st.in->env.find(e.var);
     if (it == st.in->env.end()) continue;
     const OptionDef* def = FindExact(e.option);
     Value value;
-    if (def->arg != Arg::kNone && !it->second.empty()) value = it->second;
-    if (def->arg == Arg::kRequired && !value) continue;
+    if (def->arg == Arg::kRequired || (def->arg == Arg::kOptional && !it->second.empty())) value = it->second;
+    if (value && value->empty() && kEmptyIsUnset.count(e.option)) continue;
     GM_RETURN_IF_ERROR(Apply(st, *def, value).Annotate(e.var));
   }
   return Status::OK();
@@ -955,6 +996,37 @@ std::map<std::string, std::string> ExportedEnvironment(const std::string& spec,
   return out;
 }
 
+// slurmctld's checks across the GPU options (measured on 22.05.8), and the
+// node and task counts it derives from them: --gpus=4 --gpus-per-node=2 is
+// two nodes, --gpus=4 --gpus-per-task=2 two tasks.
+Status ResolveGpus(State& st) {
+  JobSpec& s = st.req.spec;
+  std::set<std::string> types;
+  for (const auto& [opt, type] : st.gpu_type_by_option) types.insert(type);
+  if (types.size() > 1 && types.count(""))
+    return Status::InvalidArgument("Invalid GRES specification (with and without type identification)");
+  if (types.size() > 1) return Status::InvalidArgument("GridMint takes one GPU type per job");
+  // A total of zero asks for no GPUs: slurmctld derives nothing from it.
+  if (s.gpus_total && *s.gpus_total > 0 && s.gpus_per_node && *s.gpus_per_node > 0) {
+    if (*s.gpus_total % *s.gpus_per_node != 0)
+      return Status::InvalidArgument(
+          "Failed to validate job spec, --gpus is not multiple of --gres=gpu/--gpus-per-node");
+    int need = *s.gpus_total / *s.gpus_per_node;
+    if (st.set_by.count("nodes") && (need < s.nodes_min || need > s.nodes_max))
+      return Status::InvalidArgument(
+          "Failed to validate job spec. Based on --gpu and --gres=gpu/--gpus-per-node required nodes (" +
+          std::to_string(need) + ") doesn't fall between min_nodes (" + std::to_string(s.nodes_min) +
+          ") and max_nodes (" + std::to_string(s.nodes_max) + ") boundaries.");
+    s.nodes_min = s.nodes_max = need;
+  }
+  if (s.gpus_total && *s.gpus_total > 0 && s.gpus_per_task && *s.gpus_per_task > 0 && !s.ntasks) {
+    if (*s.gpus_total % *s.gpus_per_task != 0)
+      return Status::InvalidArgument("Failed to validate job spec, --gpus is not multiple of --gpus-per-task");
+    s.ntasks = *s.gpus_total / *s.gpus_per_task;
+  }
+  return Status::OK();
+}
+
 std::string LocalHostName() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) return "";
@@ -966,13 +1038,17 @@ Status Finish(State& st) {
   GM_RETURN_IF_ERROR(ResolveMemory(st));
   if (st.req.flags.json && !st.req.flags.test_only)
     return Status::InvalidArgument("--json is only valid with --test-only");
-  // sbatch lowers the node count rather than refuse more nodes than tasks.
-  if (s.ntasks && *s.ntasks < s.nodes_min) {
-    AddNote(st, "can't run " + std::to_string(*s.ntasks) + " processes on " + std::to_string(s.nodes_min) +
-                    " nodes, setting nnodes to " + std::to_string(*s.ntasks));
-    s.nodes_min = *s.ntasks;
-    s.nodes_max = std::max(s.nodes_max, s.nodes_min);
+  // With both -N and -n, sbatch (_opt_verify) caps the node range at the
+  // task count rather than refuse more nodes than tasks.
+  if (s.ntasks && st.set_by.count("nodes")) {
+    if (*s.ntasks < s.nodes_max) s.nodes_max = *s.ntasks;
+    if (*s.ntasks < s.nodes_min) {
+      AddNote(st, "can't run " + std::to_string(*s.ntasks) + " processes on " + std::to_string(s.nodes_min) +
+                      " nodes, setting nnodes to " + std::to_string(*s.ntasks));
+      s.nodes_min = s.nodes_max = *s.ntasks;
+    }
   }
+  GM_RETURN_IF_ERROR(ResolveGpus(st));
   const auto& env = st.in->env;
   s.submit_dir = st.in->cwd;
   auto user = env.find("USER");

@@ -105,9 +105,37 @@ TEST(SbatchDirectives, QuotesGroupWords) {
   EXPECT_EQ(s.job_name, "my job");
 }
 
-TEST(SbatchDirectives, IndentedOrGluedDirectivesAreComments) {
-  JobSpec s = SpecFromScript("  #SBATCH -J indented\n#SBATCHX -J glued\n");
+TEST(SbatchDirectives, IndentedDirectivesAreComments) {
+  JobSpec s = SpecFromScript("  #SBATCH -J indented\n\t#SBATCH -N 3\n");
   EXPECT_EQ(s.job_name, "job.sh");
+  EXPECT_EQ(s.nodes_min, 1);
+}
+
+// Measured on Slurm 22.05.8: the magic word is a plain prefix.
+TEST(SbatchDirectives, AnythingAfterTheMagicWordIsRead) {
+  EXPECT_EQ(SpecFromScript("#SBATCH-J glued\n").job_name, "glued");
+  EXPECT_EQ(ScriptError("#SBATCHX -J glued\n"), "job.sh:2: invalid directive 'X'");
+}
+
+// Measured on Slurm 22.05.8 ("#SBATCH -J a\\ b" fails with "Invalid directive
+// found in batch script: b").
+TEST(SbatchDirectives, BackslashEscapesAllButWhitespace) {
+  EXPECT_EQ(SpecFromScript("#SBATCH -J a\\#b\\\"c\n").job_name, "a#b\"c");
+  EXPECT_EQ(ScriptError("#SBATCH -J a\\ b\n"), "job.sh:2: invalid directive 'b'");
+  EXPECT_EQ(SpecFromScript("#SBATCH -J \"a\\ b\"\n").job_name, "a b");
+}
+
+// Measured on Slurm 22.05.8: `-J "" -N2` then `-A acct` gives "Invalid
+// directive found in batch script: acct" (-J took "-A").
+TEST(SbatchDirectives, AnEmptyWordEndsTheLine) {
+  JobSpec s = SpecFromScript("#SBATCH -N 2 '' -n 3\n");
+  EXPECT_EQ(s.nodes_min, 2);
+  EXPECT_FALSE(s.ntasks.has_value());
+  EXPECT_EQ(ScriptError("#SBATCH -J \"\" -N2\n#SBATCH -A acct\n"), "job.sh:3: invalid directive 'acct'");
+}
+
+TEST(SbatchDirectives, AWordMayNotStartWithAColon) {
+  EXPECT_EQ(ScriptError("#SBATCH -N 2 :foo\n"), "job.sh:2: Unexpected `:` in [ -N 2 :foo]");
 }
 
 TEST(SbatchDirectives, OldSlurmPrefixIsHonouredWithANote) {
@@ -149,9 +177,16 @@ TEST(SbatchPrecedence, BadEnvironmentValueNamesTheVariable) {
             "SBATCH_TIMELIMIT: invalid --time value 'abc'");
 }
 
-TEST(SbatchPrecedence, EmptyVariablesAreSkipped) {
-  JobSpec s = SpecFromScript("#SBATCH -p script\n", {}, {{"SBATCH_PARTITION", ""}});
-  EXPECT_EQ(s.partition, "script");
+// Measured on Slurm 22.05.8: an empty variable is an empty value.
+TEST(SbatchPrecedence, EmptyVariablesAreEmptyValues) {
+  EXPECT_EQ(Error(Input({"job.sh"}, {{"job.sh", Script("#SBATCH -p script\n")}}, {{"SBATCH_PARTITION", ""}})),
+            "SBATCH_PARTITION: invalid partition specified: (null)");
+  EXPECT_EQ(Error(Input({"job.sh"}, {{"job.sh", Script("")}}, {{"SBATCH_TIMELIMIT", ""}})),
+            "SBATCH_TIMELIMIT: invalid --time value ''");
+  EXPECT_EQ(SpecFromScript("#SBATCH -A script\n", {}, {{"SBATCH_ACCOUNT", ""}}).account, "");
+  JobSpec s = SpecFromScript("#SBATCH -o x.out\n", {}, {{"SBATCH_ARRAY_INX", ""}, {"SBATCH_OUTPUT", ""}});
+  EXPECT_TRUE(s.array_tasks.empty());
+  EXPECT_EQ(s.output, "x.out");
 }
 
 TEST(SbatchEnvironment, VariablesMapToTheirOptions) {
@@ -299,7 +334,15 @@ TEST(SbatchValues, CountsMustBePositiveNumbers) {
 TEST(SbatchValues, FewerTasksThanNodesLowersTheNodeCount) {
   JobSpec s = SpecFromScript("", {"-N", "4", "-n", "2"});
   EXPECT_EQ(s.nodes_min, 2);
+  EXPECT_EQ(s.nodes_max, 2);
   EXPECT_TRUE(HasNote(s, "can't run 2 processes on 4 nodes, setting nnodes to 2"));
+  // Measured on Slurm 22.05.8: -N1-4 -n2 is NumNodes=1-2.
+  s = SpecFromScript("", {"-N", "1-4", "-n", "2"});
+  EXPECT_EQ(s.nodes_min, 1);
+  EXPECT_EQ(s.nodes_max, 2);
+  // Without -N, nothing is capped: -n alone leaves the node count to the scheduler.
+  s = SpecFromScript("", {"-n", "2"});
+  EXPECT_EQ(s.nodes_min, 1);
 }
 
 TEST(SbatchValues, GresGpuForms) {
@@ -321,12 +364,42 @@ TEST(SbatchValues, OtherGresIsNoted) {
 }
 
 TEST(SbatchValues, GpuOptions) {
-  JobSpec s = SpecFromScript("", {"-G", "a100:8", "--gpus-per-task=1"});
+  JobSpec s = SpecFromScript("", {"-G", "a100:8", "--gpus-per-task=a100:1"});
   EXPECT_EQ(s.gpus_total, 8);
   EXPECT_EQ(s.gpu_type, "a100");
   EXPECT_EQ(s.gpus_per_task, 1);
   EXPECT_EQ(SpecFromScript("", {"--gpus-per-node=h100:4"}).gpus_per_node, 4);
-  EXPECT_EQ(CliError({"--gpus=x"}), "invalid --gpus value 'x'");
+  // Measured on Slurm 22.05.8: --gpus=x is TresPerJob=gres:gpu:x, one GPU of type x.
+  JobSpec typed = SpecFromScript("", {"--gpus=x"});
+  EXPECT_EQ(typed.gpus_total, 1);
+  EXPECT_EQ(typed.gpu_type, "x");
+  EXPECT_EQ(CliError({"--gpus=2x"}), "invalid --gpus value '2x'");
+  EXPECT_EQ(CliError({"--gpus=a100:"}), "invalid --gpus value 'a100:'");
+}
+
+// Measured on Slurm 22.05.8 (sbatch --hold, then scontrol show job).
+TEST(SbatchValues, GpuOptionsAcrossEachOther) {
+  EXPECT_EQ(CliError({"--gpus=a100:2", "--gpus-per-task=1"}),
+            "Invalid GRES specification (with and without type identification)");
+  EXPECT_EQ(CliError({"--gres=gpu:a100:1,gpu:2"}), "invalid --gres value 'gpu:a100:1,gpu:2': GridMint takes one GPU type per job");
+  // --gpus=4 --gpus-per-node=2 is NumNodes=2-2, with or without -N1-3.
+  JobSpec s = SpecFromScript("", {"--gpus=4", "--gpus-per-node=2"});
+  EXPECT_EQ(s.nodes_min, 2);
+  EXPECT_EQ(s.nodes_max, 2);
+  s = SpecFromScript("", {"--gpus=4", "--gpus-per-node=2", "-N1-3"});
+  EXPECT_EQ(s.nodes_min, 2);
+  EXPECT_EQ(s.nodes_max, 2);
+  EXPECT_EQ(CliError({"--gpus=3", "--gpus-per-node=2", "-N2"}),
+            "Failed to validate job spec, --gpus is not multiple of --gres=gpu/--gpus-per-node");
+  EXPECT_EQ(CliError({"--gpus=2", "--gpus-per-node=1", "-N1"}),
+            "Failed to validate job spec. Based on --gpu and --gres=gpu/--gpus-per-node required nodes (2) "
+            "doesn't fall between min_nodes (1) and max_nodes (1) boundaries.");
+  // --gpus=2 --gpus-per-task=1 is NumTasks=2.
+  EXPECT_EQ(SpecFromScript("", {"--gpus=2", "--gpus-per-task=1"}).ntasks, 2);
+  // --gpus=0 derives nothing (NumNodes=1, NumTasks=1): no node count of zero.
+  s = SpecFromScript("", {"--gpus=0", "--gpus-per-node=2", "--gpus-per-task=1"});
+  EXPECT_EQ(s.nodes_min, 1);
+  EXPECT_FALSE(s.ntasks.has_value());
 }
 
 TEST(SbatchValues, MemorySizes) {

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --part=gpu
+srun hostname

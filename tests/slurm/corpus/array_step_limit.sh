@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --array=1-7:2%2
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH -D /tmp
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --chdir=sub
+srun hostname

@@ -1,0 +1,4 @@
+#!/bin/bash
+#SBATCH --cpus-per-task=4
+#SBATCH --ntasks=1
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH -d after:1+5
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH -d singleton
+srun hostname

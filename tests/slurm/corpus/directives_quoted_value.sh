@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --job-name="my job" -o 'o u t.%j'
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH -n 2   # two tasks
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --export=ALL,FOO=bar
+srun hostname

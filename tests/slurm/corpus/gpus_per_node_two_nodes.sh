@@ -1,0 +1,4 @@
+#!/bin/bash
+#SBATCH -N 2
+#SBATCH --gpus-per-node=a100:4
+srun hostname

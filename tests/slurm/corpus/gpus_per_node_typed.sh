@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --gpus-per-node=v100:1
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --gpus=3
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH -G a100:2
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --mem=3072K
+srun hostname

@@ -1,0 +1,4 @@
+#!/bin/bash
+#SBATCH -N 1-2
+#SBATCH --ntasks-per-node=2
+srun hostname

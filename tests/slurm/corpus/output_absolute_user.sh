@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --output=/tmp/gm-%u-%j.log
+srun hostname

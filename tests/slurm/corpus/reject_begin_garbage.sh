@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --begin=garbage
+srun hostname

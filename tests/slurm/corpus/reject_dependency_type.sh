@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH -d foo:1
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCHX -N2
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --gres=gpu:a:1:2
+srun hostname

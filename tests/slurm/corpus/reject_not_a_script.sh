@@ -1,0 +1,2 @@
+echo no interpreter line
+srun hostname

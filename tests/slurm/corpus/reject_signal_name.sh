@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --signal=FOO
+srun hostname

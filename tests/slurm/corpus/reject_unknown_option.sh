@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH --frobnicate
+srun hostname

@@ -1,0 +1,3 @@
+#!/bin/bash
+#SBATCH -t 2-3
+srun hostname
