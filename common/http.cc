@@ -86,6 +86,7 @@ Result<std::unique_ptr<ApiClient>> ApiClient::Create(const ApiClientOptions& opt
   c->cli_->set_connection_timeout(opts.connect_timeout_s, 0);
   c->cli_->set_read_timeout(opts.read_timeout_s, 0);
   c->cli_->set_keep_alive(true);
+  c->cli_->set_tcp_nodelay(true);
   if (!opts.token.empty()) c->cli_->set_bearer_token_auth(opts.token.c_str());
   return c;
 }

@@ -1156,6 +1156,7 @@ Status Controller::Run() {
   server_->set_payload_max_length(
       static_cast<size_t>(std::max(cfg_.max_output_bytes, cfg_.max_bundle_bytes)) + (1 << 20));
   server_->set_read_timeout(30, 0);
+  server_->set_tcp_nodelay(true);  // without it every answer waits on the client's delayed ACK (~40 ms)
   server_->set_write_timeout(30, 0);
   Routes(*server_);
   int port = cfg_.port;

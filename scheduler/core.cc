@@ -149,6 +149,7 @@ void Scheduler::UpsertNode(const Node& node) {
     Node n = node;
     n.gpu_busy.assign(n.gpus, false);
     n.jobs.clear();
+    n.exclusive_jobs = 0;
     n.cpus_used = 0;
     n.mem_used_mb = 0;
     node_index_[n.id] = nodes_.size();
@@ -427,11 +428,20 @@ std::optional<Scheduler::Reservation> Scheduler::Reserve(const Job& job, const D
   std::sort(ends.begin(), ends.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : a.second->id < b.second->id;
   });
+  // Raw counters, not FreeOf: a node under an exclusive job offers nothing now,
+  // but what that job holds comes back when it ends.
   std::unordered_map<size_t, Free> sim;
-  std::unordered_map<size_t, int> jobs_left;
+  std::unordered_map<size_t, int> jobs_left, exclusive_left;
+  auto raw = [&](size_t i) {
+    const Node& n = nodes_[i];
+    return Free{n.GpusFree(), n.cpus - n.cpus_used, n.mem_mb - n.mem_used_mb, n.jobs.empty()};
+  };
   auto free_of = [&](size_t i) {
+    auto ex = exclusive_left.find(i);
+    int exclusive = ex != exclusive_left.end() ? ex->second : nodes_[i].exclusive_jobs;
+    if (exclusive > 0) return Free{0, 0, 0, false};
     auto it = sim.find(i);
-    return it != sim.end() ? it->second : NodeIndex::FreeOf(nodes_[i]);
+    return it != sim.end() ? it->second : raw(i);
   };
   for (const auto& [end, r] : ends) {
     std::set<size_t> touched_groups;
@@ -439,7 +449,12 @@ std::optional<Scheduler::Reservation> Scheduler::Reserve(const Job& job, const D
     for (const auto& a : r->alloc) {
       auto i = IndexOf(a.node_id);
       if (!i) continue;
-      Free f = free_of(*i);
+      auto prev = sim.find(*i);
+      Free f = prev != sim.end() ? prev->second : raw(*i);
+      if (r->spec.exclusive) {
+        auto ex = exclusive_left.emplace(*i, nodes_[*i].exclusive_jobs).first;
+        if (ex->second > 0) --ex->second;
+      }
       f.gpus += static_cast<int>(a.gpu_indices.size());
       f.cpus += a.cpus;
       f.mem_mb += a.mem_mb;

@@ -479,6 +479,22 @@ TEST_F(SchedulerTest, NothingJoinsAnExclusiveJobEvenAfterTheNodeGrows) {
   EXPECT_EQ(s.FindJob(2)->state, JobState::kPending);
 }
 
+TEST_F(SchedulerTest, ReservationSeesWhatAnExclusiveJobWillFree) {
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  s.UpsertNode(MakeNode("n2", 1, T, "a"));
+  Job ex = MakeJob(1, 1, 1, 100);
+  ex.spec.exclusive = true;
+  ASSERT_TRUE(s.Submit(ex, 0).ok());
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 1, 600), 0).ok());
+  ASSERT_EQ(s.Schedule(0, kRich).size(), 2u);
+  Job big = MakeJob(3, 2, 1, 60);
+  big.spec.mem_per_node_mb = 16'000;
+  ASSERT_TRUE(s.Submit(big, 1).ok());
+  s.Schedule(1, kRich);
+  EXPECT_EQ(s.FindJob(3)->reason, "Resources");
+  EXPECT_EQ(s.FindJob(3)->expected_start_ms, 600'000);  // when both nodes are free again
+}
+
 TEST(JobStateTest, NamesAndCodesAsSlurm) {
   EXPECT_STREQ(JobStateCode(JobState::kPending), "PD");
   EXPECT_STREQ(JobStateCode(JobState::kCompleting), "CG");
