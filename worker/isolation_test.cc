@@ -220,7 +220,7 @@ class isolationCgroupJail : public ::testing::Test {
   }
   void SetUp() override {
     tree_ = DetectCgroupTree();
-    if (tree_.version == CgroupVersion::kNone) GTEST_SKIP() << tree_.description;
+    ASSERT_NE(tree_.version, CgroupVersion::kNone) << "no writable cgroup tree: " << tree_.description;
   }
   std::unique_ptr<CgroupJail> MakeJail(const std::string& name, const CgroupLimits& l) {
     auto j = CgroupJail::Create(tree_, name, l, Parent());
@@ -437,7 +437,7 @@ class isolationBwrapJob : public ::testing::Test {
     DeleteUser(other_user_);
   }
   void SetUp() override {
-    if (!BwrapAvailable()) GTEST_SKIP() << "bubblewrap is not installed";
+    ASSERT_TRUE(BwrapAvailable()) << "bubblewrap is not installed (contrib/install-deps.sh installs it)";
     ASSERT_TRUE(ok_) << "could not create the test users";
     root_ = std::make_unique<TempDir>();
     state_ = root_->path() + "/state";
