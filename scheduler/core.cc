@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <numeric>
 
 namespace gm::sched {
@@ -129,7 +130,7 @@ Scheduler::Scheduler(Options opts) : opts_(std::move(opts)), fairshare_(opts_.pr
   if (opts_.partitions.empty()) opts_.partitions.push_back(DefaultPartition());
   auto key = MakeKeyFn(opts_.policy, opts_.score, opts_.seed);
   if (!key.ok()) std::abort();  // ValidateOptions was not called: a programming error
-  index_ = std::make_unique<NodeIndex>(&nodes_, *key);
+  index_ = std::make_unique<NodeIndex>(&nodes_, *key, &opts_.partitions);
 }
 
 std::optional<size_t> Scheduler::IndexOf(const std::string& id) const {
@@ -277,6 +278,7 @@ Status Scheduler::Submit(Job job, int64_t now_ms) {
   job.submit_ms = now_ms;
   if (job.eligible_ms < now_ms) job.eligible_ms = now_ms;
   job.reason = "None";
+  incoming_.push_back(job.id);
   jobs_.emplace(job.id, std::move(job));
   return Status::OK();
 }
@@ -284,8 +286,15 @@ Status Scheduler::Submit(Job job, int64_t now_ms) {
 void Scheduler::Restore(Job job) {
   int64_t id = job.id;
   auto& j = jobs_[id] = std::move(job);
+  full_needed_ = true;
+  if (j.state == JobState::kPending) {
+    incoming_.push_back(id);
+    return;
+  }
   if (j.state != JobState::kRunning && j.state != JobState::kCompleting) return;
   if (j.array_job_id) ++array_running_[j.array_job_id];
+  if (j.state == JobState::kRunning) running_ends_.insert(EndKey(j));
+  else completing_.insert(id);
   for (const auto& a : j.alloc) {
     auto i = IndexOf(a.node_id);
     if (!i) continue;
@@ -302,52 +311,59 @@ void Scheduler::Restore(Job job) {
 
 void Scheduler::Forget(int64_t id) {
   auto it = jobs_.find(id);
-  if (it != jobs_.end() && it->second.state == JobState::kPending) jobs_.erase(it);
+  if (it != jobs_.end() && it->second.state == JobState::kPending) {
+    Unqueue(id);
+    jobs_.erase(it);
+  }
   feasible_cache_.erase(id);
+}
+
+void Scheduler::Unqueue(int64_t id) {
+  auto in = std::find(incoming_.begin(), incoming_.end(), id);
+  if (in != incoming_.end()) incoming_.erase(in);
+  else removed_.insert(id);
 }
 
 Feasibility Scheduler::CheckFeasible(const Job& job) {
   auto& cached = feasible_cache_[job.id];
   if (cached.first == topology_gen_) return cached.second;
-  Demand d = DemandFor(job);
-  auto count_fitting = [&](const Demand& dem) {
-    std::map<size_t, int> per_group;
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      const Node& n = nodes_[i];
-      if (!n.Schedulable() || index_->StaticMisfit(n, dem) != Misfit::kNone) continue;
-      if (++per_group[index_->GroupOf(i)] >= dem.nodes) return true;
-    }
-    return false;
-  };
+  cached = {topology_gen_, Feasible(DemandFor(job))};
+  return cached.second;
+}
+
+Feasibility Scheduler::Feasible(const Demand& d) {
   Feasibility f;
-  if (!count_fitting(d)) {
-    f.ever = false;
-    bool any_schedulable = std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.Schedulable(); });
-    bool any_pending = std::any_of(nodes_.begin(), nodes_.end(),
-                                   [](const Node& n) { return n.verification == NodeTrust::kPending; });
-    Demand no_cap = d;
-    no_cap.max_price = 0;
-    Demand no_trust = d;
-    no_trust.min_trust = 1;
-    if (!any_schedulable) f.reason = any_pending || nodes_.empty() ? "NoVerifiedNodes" : "ReqNodeNotAvail";
-    else if (d.max_price > 0 && count_fitting(no_cap)) f.reason = "PriceCapTooLow";
-    else if (d.min_trust > 1 && count_fitting(no_trust)) f.reason = "TrustLevel";
-    else f.reason = "BadConstraints";
-  }
-  cached = {topology_gen_, f};
+  if (index_->EverFits(index_->Compile(d))) return f;
+  f.ever = false;
+  bool any_schedulable = std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.Schedulable(); });
+  bool any_pending = std::any_of(nodes_.begin(), nodes_.end(),
+                                 [](const Node& n) { return n.verification == NodeTrust::kPending; });
+  Demand no_cap = d;
+  no_cap.max_price = 0;
+  Demand no_trust = d;
+  no_trust.min_trust = 1;
+  if (!any_schedulable) f.reason = any_pending || nodes_.empty() ? "NoVerifiedNodes" : "ReqNodeNotAvail";
+  else if (d.max_price > 0 && index_->EverFits(index_->Compile(no_cap))) f.reason = "PriceCapTooLow";
+  else if (d.min_trust > 1 && index_->EverFits(index_->Compile(no_trust))) f.reason = "TrustLevel";
+  else f.reason = "BadConstraints";
   return f;
 }
 
 PriorityFactors Scheduler::Priority(const Job& job, int64_t now_ms) const {
   std::map<std::string, int> accounts;
-  for (const auto& [id, j] : jobs_)
-    if (j.state == JobState::kPending) ++accounts[j.payer];
+  for (const auto* q : {&queue_, &fresh_})
+    for (const auto& e : *q)
+      if (!e.dead && e.job->state == JobState::kPending) ++accounts[e.job->payer];
+  for (int64_t id : incoming_) {
+    auto it = jobs_.find(id);
+    if (it != jobs_.end()) ++accounts[it->second.payer];
+  }
   int total_nodes = static_cast<int>(nodes_.size());
   return ComputePriority(job, opts_.priority, opts_.qos_priority,
                          fairshare_.Factor(job.payer, accounts, now_ms), total_nodes, now_ms);
 }
 
-bool Scheduler::DependencySatisfied(const Job& job, std::string* reason) const {
+bool Scheduler::DependencySatisfied(const Job& job, const char** reason) const {
   const std::string& dep = job.spec.dependency;
   if (dep.empty()) return true;
   bool any_mode = dep.find('?') != std::string::npos;
@@ -394,16 +410,16 @@ bool Scheduler::ArrayLimitReached(const Job& job) const {
   return it != array_running_.end() && it->second >= *job.spec.array_max_running;
 }
 
-std::string Scheduler::Eligibility(const Job& job, int64_t now_ms) const {
+const char* Scheduler::Eligibility(const Job& job, int64_t now_ms) const {
   if (job.held_by_admin) return "JobHeldAdmin";
   if (job.spec.hold) return "JobHeldUser";
   if (job.eligible_ms > now_ms) return "BeginTime";
   const Partition* p = FindPartition(job.spec.partition);
   if (p && job.time_limit_s > p->max_time_s) return "PartitionTimeLimit";
-  std::string dep;
+  const char* dep = nullptr;
   if (!DependencySatisfied(job, &dep)) return dep;
   if (ArrayLimitReached(job)) return "JobArrayTaskLimit";
-  return "";
+  return nullptr;
 }
 
 Micros Scheduler::HoldFor(const Job& job, const std::vector<size_t>& placement) const {
@@ -418,40 +434,47 @@ Micros Scheduler::HoldFor(const Job& job, const std::vector<size_t>& placement) 
   return hold;
 }
 
-std::optional<Scheduler::Reservation> Scheduler::Reserve(const Job& job, const Demand& d,
+std::optional<Scheduler::Reservation> Scheduler::Reserve(const Job& job, const Compiled& c,
                                                          int64_t now_ms) const {
-  std::vector<std::pair<int64_t, const Job*>> ends;
-  for (const auto& [id, j] : jobs_) {
-    if (j.state == JobState::kRunning) ends.emplace_back(j.start_ms + j.time_limit_s * 1000, &j);
-    else if (j.state == JobState::kCompleting) ends.emplace_back(now_ms, &j);
-  }
-  std::sort(ends.begin(), ends.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first < b.first : a.second->id < b.second->id;
-  });
-  // Raw counters, not FreeOf: a node under an exclusive job offers nothing now,
-  // but what that job holds comes back when it ends.
+  // Release running jobs in the order their time limits end (COMPLETING ones
+  // now), on a copy of the free counters, until the job fits. Raw counters,
+  // not FreeOf: a node under an exclusive job offers nothing now, but what
+  // that job holds comes back when it ends.
   std::unordered_map<size_t, Free> sim;
   std::unordered_map<size_t, int> jobs_left, exclusive_left;
-  auto raw = [&](size_t i) {
-    const Node& n = nodes_[i];
-    return Free{n.GpusFree(), n.cpus - n.cpus_used, n.mem_mb - n.mem_used_mb, n.jobs.empty()};
-  };
   auto free_of = [&](size_t i) {
     auto ex = exclusive_left.find(i);
     int exclusive = ex != exclusive_left.end() ? ex->second : nodes_[i].exclusive_jobs;
     if (exclusive > 0) return Free{0, 0, 0, false};
     auto it = sim.find(i);
-    return it != sim.end() ? it->second : raw(i);
+    return it != sim.end() ? it->second : index_->RawFree(i);
   };
-  for (const auto& [end, r] : ends) {
-    std::set<size_t> touched_groups;
+  // For gangs: per locality group, how many of its nodes fit under `sim`
+  // (counted when the group is first touched, then kept up to date).
+  std::unordered_map<size_t, int> group_fit;
+  std::unordered_map<size_t, bool> node_fit;
+  const int want = std::max(1, c.d.nodes);
+  auto cit = completing_.begin();
+  auto rit = running_ends_.begin();
+  while (cit != completing_.end() || rit != running_ends_.end()) {
+    int64_t end, id;
+    if (cit != completing_.end() && (rit == running_ends_.end() || std::make_pair(now_ms, *cit) < *rit)) {
+      end = now_ms;
+      id = *cit++;
+    } else {
+      end = rit->first;
+      id = rit->second;
+      ++rit;
+    }
+    const Job& r = jobs_.at(id);
+    if (r.id == job.id) continue;
     std::vector<size_t> touched;
-    for (const auto& a : r->alloc) {
+    for (const auto& a : r.alloc) {
       auto i = IndexOf(a.node_id);
       if (!i) continue;
       auto prev = sim.find(*i);
-      Free f = prev != sim.end() ? prev->second : raw(*i);
-      if (r->spec.exclusive) {
+      Free f = prev != sim.end() ? prev->second : index_->RawFree(*i);
+      if (r.spec.exclusive) {
         auto ex = exclusive_left.emplace(*i, nodes_[*i].exclusive_jobs).first;
         if (ex->second > 0) --ex->second;
       }
@@ -462,16 +485,37 @@ std::optional<Scheduler::Reservation> Scheduler::Reserve(const Job& job, const D
       f.empty = --left->second <= 0;
       sim[*i] = f;
       touched.push_back(*i);
-      touched_groups.insert(index_->GroupOf(*i));
     }
     int64_t start = std::max(end, now_ms);
-    if (d.nodes <= 1) {
+    if (want <= 1) {
       for (size_t i : touched)
-        if (index_->Fits(nodes_[i], free_of(i), d)) return Reservation{start, {i}};
-    } else {
-      for (size_t g : touched_groups)
-        if (auto pick = index_->PlaceInGroup(g, d, free_of))
-          return Reservation{start, std::set<size_t>(pick->begin(), pick->end())};
+        if (index_->Fits(i, free_of(i), c)) return Reservation{job.id, start, {i}};
+      continue;
+    }
+    std::set<size_t> groups;
+    for (size_t i : touched) {
+      size_t g = index_->GroupOf(i);
+      groups.insert(g);
+      auto gf = group_fit.find(g);
+      if (gf == group_fit.end()) {
+        int count = 0;
+        for (size_t m : index_->GroupMembers(g)) {
+          bool fits = index_->Fits(m, free_of(m), c);
+          node_fit[m] = fits;
+          count += fits;
+        }
+        group_fit[g] = count;
+        continue;
+      }
+      bool fits = index_->Fits(i, free_of(i), c);
+      bool& was = node_fit[i];
+      if (fits != was) gf->second += fits ? 1 : -1;
+      was = fits;
+    }
+    for (size_t g : groups) {
+      if (group_fit[g] < want) continue;
+      if (auto pick = index_->PlaceInGroup(g, c, free_of))
+        return Reservation{job.id, start, std::set<size_t>(pick->begin(), pick->end())};
     }
   }
   return std::nullopt;
@@ -500,6 +544,8 @@ void Scheduler::Allocate(Job& job, const std::vector<size_t>& placement) {
 }
 
 void Scheduler::Release(Job& job, int64_t now_ms, bool count_usage) {
+  if (job.state == JobState::kRunning) running_ends_.erase(EndKey(job));
+  completing_.erase(job.id);
   double units = 0;
   double secs = job.start_ms > 0 ? std::max<int64_t>(0, now_ms - job.start_ms) / 1000.0 : 0;
   for (const auto& a : job.alloc) {
@@ -515,66 +561,363 @@ void Scheduler::Release(Job& job, int64_t now_ms, bool count_usage) {
     n.jobs.erase(job.id);
     if (job.spec.exclusive && n.exclusive_jobs > 0) --n.exclusive_jobs;
     index_->Update(*i);
+    changed_.push_back(*i);
   }
   if (job.array_job_id && array_running_[job.array_job_id] > 0) --array_running_[job.array_job_id];
   if (count_usage && units > 0) fairshare_.AddUsage(job.payer, units, now_ms);
 }
 
-std::vector<StartDecision> Scheduler::Schedule(int64_t now_ms, const CanHoldFn& can_hold) {
-  std::vector<Job*> pending;
-  for (auto& [id, job] : jobs_)
-    if (job.state == JobState::kPending) pending.push_back(&job);
-  if (pending.empty()) return {};
-  std::map<std::string, int> accounts;
-  for (Job* j : pending) ++accounts[j->payer];
-  std::map<std::string, double> fs;
-  for (const auto& [a, n] : accounts) fs[a] = fairshare_.Factor(a, accounts, now_ms);
-  int total_nodes = static_cast<int>(nodes_.size());
-  for (Job* j : pending)
-    j->priority = ComputePriority(*j, opts_.priority, opts_.qos_priority, fs[j->payer], total_nodes, now_ms).total;
-  std::stable_sort(pending.begin(), pending.end(), [](const Job* a, const Job* b) {
-    if (a->priority != b->priority) return a->priority > b->priority;
-    return a->id < b->id;
-  });
+// ---- the queue --------------------------------------------------------------------
 
+void Scheduler::Refresh(Entry& e) {
+  const Job& j = *e.job;
+  Demand d = DemandFor(j);
+  if (!e.data) e.data = std::make_unique<EntryData>();
+  e.data->demand = index_->Compile(d);
+  e.feasible_gen = 0;
+  e.gpus = d.exclusive ? 0 : d.gpus_per_node;
+  e.cpus = d.exclusive ? 0 : d.cpus_per_node;
+  e.mem_mb = d.exclusive ? 0 : d.mem_per_node_mb;
+  e.eligible_ms = j.eligible_ms;
+  e.limit_ms = j.time_limit_s * 1000;
+  e.noted = nullptr;
+  e.noted_start = -1;
+  e.array_running = nullptr;
+  e.array_max = 0;
+  if (j.array_job_id && j.spec.array_max_running) {
+    e.array_running = &array_running_[j.array_job_id];
+    e.array_max = *j.spec.array_max_running;
+  }
+  const Partition* p = FindPartition(j.spec.partition);
+  e.check = j.held_by_admin || j.spec.hold || !j.spec.dependency.empty() || (p && j.time_limit_s > p->max_time_s);
+  e.retry = true;
+}
+
+double Scheduler::FairShareOf(const std::string& payer, int64_t now_ms) {
+  auto it = fs_factor_.find(payer);
+  if (it != fs_factor_.end()) return it->second;
+  return fs_factor_[payer] = fairshare_.Factor(payer, pending_accounts_, now_ms);
+}
+
+namespace {
+template <typename E>
+bool Before(const E& a, const E& b) {
+  return a.prio != b.prio ? a.prio > b.prio : a.id < b.id;
+}
+
+// Within one pass free room only shrinks, so a demand that found no place
+// stays placeless, and so does every demand at least as large and as
+// strict (Slurm skips jobs whose request equals one that failed; this also
+// skips those that ask for more). Keyed by what must be equal; the rest
+// (GPUs, CPUs, memory, price cap, trust) compared for dominance.
+struct FailKey {
+  int nodes, model, region, partition;
+  uint64_t features_all, features_any;
+  bool exclusive, avoid;
+  bool operator==(const FailKey&) const = default;
+};
+struct FailKeyHash {
+  size_t operator()(const FailKey& k) const {
+    uint64_t h = static_cast<uint64_t>(k.nodes) * 0x9e3779b97f4a7c15ULL;
+    for (uint64_t v : {static_cast<uint64_t>(k.model), static_cast<uint64_t>(k.region),
+                       static_cast<uint64_t>(k.partition), k.features_all, k.features_any,
+                       static_cast<uint64_t>(k.exclusive) * 2 + k.avoid})
+      h = (h ^ v) * 0xbf58476d1ce4e5b9ULL + 0x94d049bb133111ebULL;
+    return static_cast<size_t>(h ^ (h >> 31));
+  }
+};
+struct FailVec {
+  int gpus, cpus, trust;
+  int64_t mem;
+  Micros cap;  // no cap: the largest
+};
+class FailMemo {
+ public:
+  void Clear() { memo_.clear(); }
+  bool Covers(const Compiled& c, bool avoid) const {
+    if (c.slow_features || memo_.empty()) return false;
+    auto it = memo_.find(KeyOf(c, avoid));
+    if (it == memo_.end()) return false;
+    FailVec v = VecOf(c);
+    for (const FailVec& f : it->second)
+      if (v.gpus >= f.gpus && v.cpus >= f.cpus && v.mem >= f.mem && v.trust >= f.trust && v.cap <= f.cap) return true;
+    return false;
+  }
+  void Add(const Compiled& c, bool avoid) {
+    if (c.slow_features) return;
+    auto& list = memo_[KeyOf(c, avoid)];
+    if (list.size() < 16) list.push_back(VecOf(c));
+  }
+
+ private:
+  static FailKey KeyOf(const Compiled& c, bool avoid) {
+    return FailKey{c.d.nodes, c.model, c.region, c.partition, c.features_all, c.features_any, c.d.exclusive, avoid};
+  }
+  static FailVec VecOf(const Compiled& c) {
+    const Demand& d = c.d;
+    return FailVec{d.gpus_per_node, d.cpus_per_node, d.min_trust, d.mem_per_node_mb,
+                   d.max_price > 0 ? d.max_price : std::numeric_limits<Micros>::max()};
+  }
+  std::unordered_map<FailKey, std::vector<FailVec>, FailKeyHash> memo_;
+};
+}  // namespace
+
+void Scheduler::RebuildQueue(int64_t now_ms) {
+  std::vector<Entry> q;
+  q.reserve(queue_.size() + fresh_.size() + incoming_.size());
+  for (auto* from : {&queue_, &fresh_})
+    for (auto& e : *from)
+      if (!e.dead && !removed_.count(e.id) && e.job->state == JobState::kPending) q.push_back(std::move(e));
+  fresh_.clear();
+  for (int64_t id : incoming_) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.state != JobState::kPending) continue;
+    Entry e;
+    e.id = id;
+    e.job = &it->second;
+    q.push_back(std::move(e));
+  }
+  // Requeued twice between passes, or restored over a queued job: keep one.
+  std::sort(q.begin(), q.end(), [](const Entry& a, const Entry& b) { return a.id < b.id; });
+  q.erase(std::unique(q.begin(), q.end(), [](const Entry& a, const Entry& b) { return a.id == b.id; }), q.end());
+  incoming_.clear();
+  removed_.clear();
+  pending_accounts_.clear();
+  for (const auto& e : q) ++pending_accounts_[e.job->payer];
+  fs_factor_.clear();
+  if (!pending_accounts_.empty()) {
+    auto factors = fairshare_.Factors(pending_accounts_, now_ms);
+    fs_factor_.insert(factors.begin(), factors.end());
+  }
+  int total_nodes = static_cast<int>(nodes_.size());
+  for (auto& e : q) {
+    Refresh(e);
+    e.prio = e.job->priority =
+        ComputePriority(*e.job, opts_.priority, opts_.qos_priority, FairShareOf(e.job->payer, now_ms), total_nodes, now_ms)
+            .total;
+  }
+  std::sort(q.begin(), q.end(), Before<Entry>);
+  queue_ = std::move(q);
+  reservation_.reset();
+  blocker_ = 0;
+  changed_.clear();
+  full_needed_ = false;
+  last_full_ms_ = now_ms;
+}
+
+void Scheduler::MergeIncoming(int64_t now_ms) {
+  if (!removed_.empty()) {
+    if (blocker_ && removed_.count(blocker_)) {
+      if (reservation_) changed_.insert(changed_.end(), reservation_->nodes.begin(), reservation_->nodes.end());
+      reservation_.reset();
+      blocker_ = 0;
+    }
+    for (auto* q : {&queue_, &fresh_})
+      for (auto& e : *q)
+        if (removed_.count(e.id)) e.dead = true;
+    removed_.clear();
+  }
+  if (incoming_.empty()) return;
+  int total_nodes = static_cast<int>(nodes_.size());
+  std::sort(incoming_.begin(), incoming_.end());
+  incoming_.erase(std::unique(incoming_.begin(), incoming_.end()), incoming_.end());
+  for (int64_t id : incoming_) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.state != JobState::kPending) continue;
+    Entry e;
+    e.id = id;
+    e.job = &it->second;
+    Refresh(e);
+    e.prio = e.job->priority =
+        ComputePriority(*e.job, opts_.priority, opts_.qos_priority, FairShareOf(e.job->payer, now_ms), total_nodes, now_ms)
+            .total;
+    fresh_.insert(std::upper_bound(fresh_.begin(), fresh_.end(), e, Before<Entry>), std::move(e));
+  }
+  incoming_.clear();
+  if (fresh_.size() > 256) Compact();
+}
+
+void Scheduler::Compact() {
+  std::vector<Entry> q;
+  q.reserve(queue_.size() + fresh_.size());
+  auto a = queue_.begin();
+  auto b = fresh_.begin();
+  while (a != queue_.end() || b != fresh_.end()) {
+    Entry& e = (b == fresh_.end() || (a != queue_.end() && Before(*a, *b))) ? *a++ : *b++;
+    if (!e.dead) q.push_back(std::move(e));
+  }
+  queue_ = std::move(q);
+  fresh_.clear();
+}
+
+std::vector<StartDecision> Scheduler::Schedule(int64_t now_ms, const CanHoldFn& can_hold) {
+  bool full = full_needed_ || now_ms - last_full_ms_ >= opts_.full_pass_interval_ms || now_ms < last_full_ms_;
+  if (full) RebuildQueue(now_ms);
+  else MergeIncoming(now_ms);
   std::vector<StartDecision> out;
-  std::optional<Reservation> reservation;
+  if (queue_.empty() && fresh_.empty()) {
+    changed_.clear();
+    reservation_.reset();
+    blocker_ = 0;
+    return out;
+  }
+  for (auto* q : {&queue_, &fresh_})  // new names seen: compile again (rare: node changes ask for a full pass)
+    for (auto& e : *q)
+      if (e.data->demand.gen != index_->generation()) Refresh(e);
+
+  // The nodes that gained room, and the most any of them offers: a job that
+  // fitted nowhere and asks for more than that cannot fit now.
+  std::vector<size_t> changed = std::move(changed_);
+  changed_.clear();
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  Free most{0, 0, 0, false};
+  auto widen = [&](size_t i) {
+    Free f = index_->FreeOf(i);
+    most.gpus = std::max(most.gpus, f.gpus);
+    most.cpus = std::max(most.cpus, f.cpus);
+    most.mem_mb = std::max(most.mem_mb, f.mem_mb);
+  };
+  for (size_t i : changed) widen(i);
+  std::vector<size_t> changed_groups;
+  auto regroup = [&]() {
+    changed_groups.clear();
+    for (size_t i : changed) changed_groups.push_back(index_->GroupOf(i));
+    std::sort(changed_groups.begin(), changed_groups.end());
+    changed_groups.erase(std::unique(changed_groups.begin(), changed_groups.end()), changed_groups.end());
+  };
+  regroup();
+  FailMemo failed;
+  // The reservation of the last pass stands while its job stays the first to
+  // wait; when another job takes that place, the old one's nodes are open
+  // to everyone again.
+  auto drop_reservation = [&]() {
+    if (!reservation_) return;
+    for (size_t i : reservation_->nodes) {
+      changed.push_back(i);
+      widen(i);
+    }
+    regroup();
+    failed.Clear();  // the reserved nodes are open again
+    reservation_.reset();  // its job is told so when the walk reaches it
+  };
+
+  auto note = [](Entry& e, const char* reason, int64_t expected_start) {
+    if (e.noted == reason && e.noted_start == expected_start) return;
+    e.job->reason = reason;
+    e.job->expected_start_ms = expected_start;
+    e.noted = reason;
+    e.noted_start = expected_start;
+  };
   bool blocked = false;  // a higher-priority job is waiting for resources
-  for (Job* job : pending) {
-    job->expected_start_ms = 0;
-    std::string why = Eligibility(*job, now_ms);
-    if (!why.empty()) { job->reason = why; continue; }
-    Feasibility f = CheckFeasible(*job);
-    if (!f.ever) { job->reason = f.reason; continue; }
-    if (blocked && !opts_.backfill) { job->reason = "Priority"; continue; }
-    Demand d = DemandFor(*job);
+  size_t dead = 0;
+  auto step = [&](Entry& e) {
+    if (e.dead) {
+      ++dead;
+      return;
+    }
+    const char* why = nullptr;
+    if (e.eligible_ms > now_ms) why = "BeginTime";
+    else if (e.array_running && *e.array_running >= e.array_max) why = "JobArrayTaskLimit";
+    else if (e.check) why = Eligibility(*e.job, now_ms);
+    if (why) {
+      note(e, why, 0);
+      e.retry = true;
+      if (blocker_ == e.id) {
+        drop_reservation();
+        blocker_ = 0;
+      }
+      return;
+    }
+    if (e.feasible_gen != topology_gen_) {
+      Feasibility f = Feasible(e.data->demand.d);
+      e.feasible = f.ever;
+      e.data->infeasible_reason = f.reason;
+      e.feasible_gen = topology_gen_;
+    }
+    if (!e.feasible) {
+      note(e, e.data->infeasible_reason.c_str(), 0);
+      e.retry = true;
+      return;
+    }
+    if (blocked && !opts_.backfill) {
+      note(e, "Priority", 0);
+      e.retry = true;
+      return;
+    }
     const std::set<size_t>* avoid = nullptr;
-    if (reservation && now_ms + job->time_limit_s * 1000 > reservation->start_ms) avoid = &reservation->nodes;
-    auto placement = index_->Place(d, avoid);
+    // Only jobs behind the first waiting one keep off its reservation (the
+    // reservation of the last pass applies once its job is reached and still waits).
+    if (blocked && reservation_ && now_ms + e.limit_ms > reservation_->start_ms) avoid = &reservation_->nodes;
+    std::optional<std::vector<size_t>> placement;
+    if (!e.retry && (changed.empty() || e.gpus > most.gpus || e.cpus > most.cpus || e.mem_mb > most.mem_mb)) {
+      // fitted nowhere before, and asks for more than any node that gained room offers
+    } else if (failed.Covers(e.data->demand, avoid != nullptr)) {
+      // as large and as strict as a demand that found no place in this pass
+    } else {
+      placement = e.retry ? index_->Place(e.data->demand, avoid)
+                          : index_->PlaceAmong(e.data->demand, avoid, changed, changed_groups);
+      if (!placement) failed.Add(e.data->demand, avoid != nullptr);
+    }
+    e.retry = false;
     if (!placement) {
       if (!blocked) {
         blocked = true;
-        job->reason = "Resources";
-        if (opts_.backfill) {
-          reservation = Reserve(*job, d, now_ms);
-          if (reservation) job->expected_start_ms = reservation->start_ms;
+        if (blocker_ != e.id) {
+          drop_reservation();
+          if (opts_.backfill) reservation_ = Reserve(*e.job, e.data->demand, now_ms);
+          blocker_ = e.id;
+          failed.Clear();  // jobs behind it now keep off its nodes: failures so far were measured without that
         }
+        note(e, "Resources", reservation_ ? reservation_->start_ms : 0);
       } else {
-        job->reason = "Priority";
+        note(e, "Priority", 0);
       }
-      continue;
+      return;
     }
+    Job* job = e.job;
     Micros hold = HoldFor(*job, *placement);
-    if (!can_hold(*job, hold)) { job->reason = "InsufficientFunds"; continue; }
+    if (!can_hold(*job, hold)) {
+      note(e, "InsufficientFunds", 0);
+      e.retry = true;
+      return;
+    }
+    bool takes_reserved = false;
+    if (!blocked && reservation_)  // a job ahead of the waiting one may take its nodes: reserve anew
+      for (size_t i : *placement) takes_reserved |= reservation_->nodes.count(i) > 0;
+    if (blocker_ == e.id || takes_reserved) {
+      drop_reservation();
+      blocker_ = 0;
+    }
     Allocate(*job, *placement);
     job->state = JobState::kRunning;
     job->reason = "None";
     job->start_ms = now_ms;
     job->end_ms = 0;
     job->held = hold;
+    job->expected_start_ms = 0;
+    running_ends_.insert(EndKey(*job));
+    feasible_cache_.erase(job->id);
+    e.dead = true;
+    ++dead;
     out.push_back({job->id, hold});
+  };
+  for (size_t a = 0, b = 0; a < queue_.size() || b < fresh_.size();)
+    step((b >= fresh_.size() || (a < queue_.size() && Before(queue_[a], fresh_[b]))) ? queue_[a++] : fresh_[b++]);
+  if (!blocked) {
+    drop_reservation();
+    blocker_ = 0;
   }
+  changed_.clear();  // this pass looked at all of them
+  if (dead > (queue_.size() + fresh_.size()) / 4) Compact();
   return out;
+}
+
+std::optional<Scheduler::ReservationView> Scheduler::reservation() const {
+  if (!reservation_) return std::nullopt;
+  ReservationView v{reservation_->job, reservation_->start_ms, {}};
+  for (size_t i : reservation_->nodes) v.node_ids.push_back(nodes_[i].id);
+  return v;
 }
 
 void Scheduler::FinishJob(int64_t id, JobState final_state, int exit_code, int exit_signal, int64_t now_ms) {
@@ -583,6 +926,8 @@ void Scheduler::FinishJob(int64_t id, JobState final_state, int exit_code, int e
   if (job->state == JobState::kCompleting) final_state = job->completing_to;
   if (job->state == JobState::kRunning || job->state == JobState::kCompleting)
     Release(*job, now_ms, /*count_usage=*/true);
+  else if (job->state == JobState::kPending)
+    Unqueue(id);
   job->state = final_state;
   job->exit_code = exit_code;
   job->exit_signal = exit_signal;
@@ -594,12 +939,16 @@ bool Scheduler::Cancel(int64_t id, int64_t now_ms) {
   if (!job || IsTerminal(job->state)) return false;
   job->cancel_requested = true;
   if (job->state == JobState::kPending) {
+    Unqueue(id);
+    feasible_cache_.erase(id);
     job->state = JobState::kCancelled;
     job->end_ms = now_ms;
     job->reason = "None";
     return true;
   }
   if (job->state == JobState::kRunning) {
+    running_ends_.erase(EndKey(*job));
+    completing_.insert(id);
     job->state = JobState::kCompleting;
     job->completing_to = JobState::kCancelled;
   }
@@ -635,6 +984,7 @@ void Scheduler::Requeue(int64_t id, int64_t now_ms, const std::string& reason, b
   job->start_ms = 0;
   job->cancel_requested = false;
   job->completing_to = JobState::kCompleted;
+  incoming_.push_back(id);
 }
 
 Status Scheduler::Hold(int64_t id, bool by_admin) {
@@ -643,6 +993,7 @@ Status Scheduler::Hold(int64_t id, bool by_admin) {
   if (job->state != JobState::kPending) return Status::FailedPrecondition("Job is no longer pending execution");
   if (by_admin) job->held_by_admin = true;
   else job->spec.hold = true;
+  full_needed_ = true;
   return Status::OK();
 }
 
@@ -654,6 +1005,7 @@ Status Scheduler::Release(int64_t id, bool by_admin) {
     return Status::PermissionDenied("job was held by an administrator; only one may release it");
   job->held_by_admin = false;
   job->spec.hold = false;
+  full_needed_ = true;
   return Status::OK();
 }
 
@@ -672,6 +1024,7 @@ Status Scheduler::Update(int64_t id, const JobUpdate& u) {
   if (u.partition) job->spec.partition = *u.partition;
   if (u.max_price) job->spec.gm_max_price = *u.max_price;
   feasible_cache_.erase(id);
+  full_needed_ = true;
   return Status::OK();
 }
 
@@ -694,15 +1047,21 @@ Scheduler::TickResult Scheduler::Tick(int64_t now_ms) {
   }
   std::sort(r.jobs_on_lost.begin(), r.jobs_on_lost.end());
   r.jobs_on_lost.erase(std::unique(r.jobs_on_lost.begin(), r.jobs_on_lost.end()), r.jobs_on_lost.end());
-  for (auto& [id, job] : jobs_) {
-    if (job.state != JobState::kRunning && job.state != JobState::kCompleting) continue;
+  // Running jobs whose limit is reached become COMPLETING (heading for TIMEOUT).
+  while (!running_ends_.empty() && running_ends_.begin()->first <= now_ms) {
+    int64_t id = running_ends_.begin()->second;
+    running_ends_.erase(running_ends_.begin());
+    Job& job = jobs_.at(id);
+    job.state = JobState::kCompleting;
+    job.completing_to = JobState::kTimeout;
+    completing_.insert(id);
+    r.jobs_hit_limit.push_back(id);
+  }
+  std::sort(r.jobs_hit_limit.begin(), r.jobs_hit_limit.end());
+  // The worker enforces the limit; if it never reports, stop waiting.
+  for (int64_t id : completing_) {
+    const Job& job = jobs_.at(id);
     int64_t limit_ms = job.start_ms + job.time_limit_s * 1000;
-    if (job.state == JobState::kRunning && now_ms >= limit_ms) {
-      job.state = JobState::kCompleting;
-      job.completing_to = JobState::kTimeout;
-      r.jobs_hit_limit.push_back(id);
-    }
-    // The worker enforces the limit; if it never reports, stop waiting.
     if (now_ms >= limit_ms + (opts_.kill_grace_s + 60) * 1000 &&
         !std::binary_search(r.jobs_on_lost.begin(), r.jobs_on_lost.end(), id))
       r.jobs_timed_out.push_back(id);

@@ -101,7 +101,27 @@ class Scheduler {
   // Places every pending job that may start now, in priority order with
   // EASY backfill. Chosen jobs become RUNNING with their allocation; the
   // caller takes each decision's hold.
+  //
+  // A full pass (the first, after any change of nodes or of a pending job's
+  // terms, and every options().full_pass_interval_ms) recomputes priorities,
+  // re-sorts the queue, searches every node for every job and makes the
+  // reservation anew. Between full passes a pass is incremental and gives the
+  // same decisions for less: a job that fitted nowhere last time can only
+  // fit now on a node that gained room since (a job ended or was requeued),
+  // so only new, released or re-eligible jobs are searched everywhere, and
+  // the others only among those nodes (or not at all when they ask for more
+  // than any of them has free). Priorities are those of the last full pass
+  // (Slurm's PriorityCalcPeriod), new jobs placed among them by theirs.
   std::vector<StartDecision> Schedule(int64_t now_ms, const CanHoldFn& can_hold);
+
+  // The backfill reservation of the first job that waits for resources, as
+  // the last pass left it (what `squeue --start` shows), if there is one.
+  struct ReservationView {
+    int64_t job_id = 0;
+    int64_t start_ms = 0;
+    std::vector<std::string> node_ids;
+  };
+  std::optional<ReservationView> reservation() const;
 
   // A running job's batch step ended: the job reaches `final_state` (or the
   // state a cancel or timeout chose) and frees its nodes.
@@ -133,29 +153,84 @@ class Scheduler {
 
  private:
   struct Reservation {
+    int64_t job = 0;
     int64_t start_ms = 0;
     std::set<size_t> nodes;
   };
+  // What a pass rarely reads of a pending job, kept off the queue's array.
+  struct EntryData {
+    Compiled demand;
+    std::string infeasible_reason;
+  };
+  // A pending job in the queue, with what the walk needs in reach.
+  struct Entry {
+    double prio = 0;
+    int64_t id = 0;
+    Job* job = nullptr;
+    std::unique_ptr<EntryData> data;
+    const int* array_running = nullptr;  // its array's running tasks, when it has a % limit
+    int array_max = 0;
+    int gpus = 0, cpus = 0;
+    int64_t mem_mb = 0;
+    int64_t eligible_ms = 0;
+    int64_t limit_ms = 0;
+    uint64_t feasible_gen = 0;     // topology_gen_ when `feasible` was worked out
+    // What the job was last told (reason, expected start), so that a pass
+    // writes to the job only when that changes.
+    const char* noted = nullptr;
+    int64_t noted_start = -1;
+    bool feasible = true;
+    bool check = false;            // held, has dependencies or exceeds its partition: ask Eligibility
+    bool retry = true;             // search every node, not only those that gained room
+    bool dead = false;             // left the queue
+  };
   std::optional<size_t> IndexOf(const std::string& node_id) const;
-  bool DependencySatisfied(const Job& job, std::string* reason) const;
+  bool DependencySatisfied(const Job& job, const char** reason) const;
   bool ArrayLimitReached(const Job& job) const;
-  std::optional<Reservation> Reserve(const Job& job, const Demand& d, int64_t now_ms) const;
-  std::string Eligibility(const Job& job, int64_t now_ms) const;  // "" = may run now
+  std::optional<Reservation> Reserve(const Job& job, const Compiled& c, int64_t now_ms) const;
+  const char* Eligibility(const Job& job, int64_t now_ms) const;  // nullptr = may run now
   Micros HoldFor(const Job& job, const std::vector<size_t>& placement) const;
   void Allocate(Job& job, const std::vector<size_t>& nodes);
   void Release(Job& job, int64_t now_ms, bool count_usage);
-  void TopologyChanged() { ++topology_gen_; }
+  void TopologyChanged() {
+    ++topology_gen_;
+    full_needed_ = true;
+  }
+  Feasibility Feasible(const Demand& d);
+  void Refresh(Entry& e);                 // re-reads the job into its entry
+  void RebuildQueue(int64_t now_ms);      // full pass: priorities, order, every job searched anew
+  void MergeIncoming(int64_t now_ms);     // incremental: new jobs into their places
+  void Compact();                         // fresh_ into queue_, dropping entries that left
+  double FairShareOf(const std::string& payer, int64_t now_ms);
+  void Unqueue(int64_t id);               // a pending job left the queue outside a pass
+  static std::pair<int64_t, int64_t> EndKey(const Job& j) { return {j.start_ms + j.time_limit_s * 1000, j.id}; }
 
   Options opts_;
   std::vector<Node> nodes_;
   std::unordered_map<std::string, size_t> node_index_;
   std::unique_ptr<NodeIndex> index_;
   std::map<int64_t, Job> jobs_;
-  std::map<int64_t, int> array_running_;  // array job id -> running tasks
-  std::unordered_map<int64_t, std::pair<uint64_t, Feasibility>> feasible_cache_;
+  std::unordered_map<int64_t, int> array_running_;  // array job id -> running tasks
+  std::unordered_map<int64_t, std::pair<uint64_t, Feasibility>> feasible_cache_;  // CheckFeasible's answers
   uint64_t topology_gen_ = 1;
   FairShare fairshare_;
   std::map<std::string, std::string> site_group_;
+
+  // The queue and what changed since the last pass (see Schedule).
+  std::vector<Entry> queue_;              // pending jobs, highest priority first
+  std::vector<Entry> fresh_;              // the same for jobs queued since queue_ was last merged
+  std::vector<int64_t> incoming_;         // submitted, requeued or restored since the last pass
+  std::set<int64_t> removed_;             // cancelled or forgotten while pending
+  std::vector<size_t> changed_;           // nodes that gained room since the last pass
+  bool full_needed_ = true;
+  int64_t last_full_ms_ = 0;
+  std::optional<Reservation> reservation_;
+  int64_t blocker_ = 0;                   // the first job that waits for resources; reservation_ is its
+  std::map<std::string, int> pending_accounts_;  // payer -> pending jobs, as of the last full pass
+  std::map<std::string, double> fs_factor_;     // payer -> fair-share factor, as of the last full pass
+  // Running jobs by the end of their time limit, and COMPLETING ones.
+  std::set<std::pair<int64_t, int64_t>> running_ends_;
+  std::set<int64_t> completing_;
 };
 
 }  // namespace gm::sched

@@ -154,6 +154,9 @@ struct Options {
   std::map<std::string, int> qos_priority = {{"normal", 0}, {"high", 100}, {"low", -100}};
   std::string policy = "score";           // matcher policy by name (see matcher.h)
   bool backfill = true;                   // EASY backfill
+  // How often Schedule makes a full pass (priorities recomputed, every job
+  // searched anew) when nothing else asks for one; see Scheduler::Schedule.
+  int64_t full_pass_interval_ms = 10'000;
   double max_group_rtt_ms = 5;            // sites closer than this form one locality group
   uint64_t seed = 1;                      // for the "random" policy
 };

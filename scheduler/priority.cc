@@ -37,6 +37,19 @@ double FairShare::Factor(const std::string& account, const std::map<std::string,
   return std::exp2(-u / s);
 }
 
+std::map<std::string, double> FairShare::Factors(const std::map<std::string, int>& accounts,
+                                                int64_t now_ms) const {
+  std::map<std::string, double> usage;
+  for (const auto& [a, n] : accounts) usage[a] = 0;
+  for (const auto& [a, v] : usage_) usage[a] = Usage(a, now_ms);
+  double total = 0;
+  for (const auto& [a, u] : usage) total += u;
+  std::map<std::string, double> out;
+  double s = 1.0 / static_cast<double>(usage.size());
+  for (const auto& [a, n] : accounts) out[a] = total <= 0 ? 1.0 : std::exp2(-(usage[a] / total) / s);
+  return out;
+}
+
 PriorityFactors ComputePriority(const Job& job, const PriorityWeights& w,
                                 const std::map<std::string, int>& qos_priority, double fairshare,
                                 int total_nodes, int64_t now_ms) {

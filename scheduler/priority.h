@@ -23,6 +23,8 @@ class FairShare {
   // 2^(−U/S) for `account` among `accounts` (those competing now).
   double Factor(const std::string& account, const std::map<std::string, int>& accounts,
                 int64_t now_ms) const;
+  // The factor of every account in `accounts` at once (one pass over the usage).
+  std::map<std::string, double> Factors(const std::map<std::string, int>& accounts, int64_t now_ms) const;
   // For persistence: (usage, as of time).
   const std::map<std::string, std::pair<double, int64_t>>& raw() const { return usage_; }
   void Restore(const std::string& account, double usage, int64_t as_of_ms) {
