@@ -1009,6 +1009,69 @@ Rendered RenderSinfo(const json& resp, const SinfoView& v) {
   return r;
 }
 
+Rendered RenderSinfoGroups(const json& resp, const SinfoView& v) {
+  struct Group {
+    std::set<std::string> sites;
+    int alloc = 0, idle = 0, other = 0, total = 0;
+    int gpus_free = 0, gpus = 0;
+    std::map<std::string, int> models;
+  };
+  std::map<std::string, Group> groups;
+  static const json kEmpty = json::array();
+  const json& nodes = resp.contains("nodes") && resp["nodes"].is_array() ? resp["nodes"] : kEmpty;
+  for (const auto& n : nodes) {
+    if (!NodeStateWanted(n, v.states)) continue;
+    if (!v.partitions.empty()) {
+      bool in = false;
+      for (const auto& p : v.partitions) in |= NodeInPartition(n, p);
+      if (!in) continue;
+    }
+    std::string name = Str(n, "group");
+    if (name.empty()) name = Str(n, "site");
+    Group& g = groups[name];
+    g.sites.insert(Str(n, "site"));
+    std::string st = Str(n, "state");
+    ++g.total;
+    if (st == "alloc" || st == "mix") ++g.alloc;
+    else if (st == "idle") ++g.idle;
+    else ++g.other;
+    if (st == "idle" || st == "mix" || st == "alloc") {  // up, verified and taking work
+      int gpus = static_cast<int>(I64(n, "gpus"));
+      g.gpus += gpus;
+      g.gpus_free += static_cast<int>(I64(n, "gpus_free"));
+      if (gpus > 0) g.models[Str(n, "gpu_model")] += gpus;
+    }
+  }
+  std::vector<std::vector<std::string>> rows;
+  if (v.header) rows.push_back({"GROUP", "SITES", "NODES(A/I/O/T)", "GPUS(F/T)", "MODELS"});
+  for (const auto& [name, g] : groups) {
+    std::string sites;
+    for (const auto& s : g.sites) sites += (sites.empty() ? "" : ",") + s;
+    std::vector<std::pair<int, std::string>> models;
+    for (const auto& [m, c] : g.models) models.emplace_back(-c, m);
+    std::sort(models.begin(), models.end());
+    std::string ms;
+    for (const auto& [c, m] : models) ms += (ms.empty() ? "" : ",") + m + ":" + std::to_string(-c);
+    rows.push_back({name, sites,
+                    std::to_string(g.alloc) + "/" + std::to_string(g.idle) + "/" + std::to_string(g.other) + "/" +
+                        std::to_string(g.total),
+                    std::to_string(g.gpus_free) + "/" + std::to_string(g.gpus), ms.empty() ? "-" : ms});
+  }
+  std::vector<size_t> width(5, 0);
+  for (const auto& row : rows)
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  Rendered r;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line += std::string(width[c] - row[c].size() + 1, ' ');
+    }
+    r.out += line + "\n";
+  }
+  return r;
+}
+
 // ---- sacct -------------------------------------------------------------------------
 
 std::vector<std::string> SacctFieldNames() {

@@ -119,6 +119,7 @@ struct SinfoView {
   bool node_oriented = false;     // -N
   bool reasons = false;           // -R
   bool summarize = false;         // -s
+  bool groups = false;            // --groups (GridMint)
   bool header = true;             // -h clears it
   std::set<std::string> partitions;  // -p
   std::set<std::string> states;      // -t (compact or long node state names, lower case)
@@ -132,6 +133,16 @@ struct SinfoView {
 // sort (measured: "mix" before "alloc"). With -N, one line per node and
 // partition, sorted by node name.
 Rendered RenderSinfo(const json& nodes, const SinfoView& v);
+
+// GridMint's `sinfo --groups`: one line per locality group (the nodes a
+// multi-node job may be gang-scheduled across: one site, or sites closer than
+// the controller's RTT bound), sorted by name:
+//   GROUP SITES NODES(A/I/O/T) GPUS(F/T) MODELS
+// A/I/O/T as sinfo's %F (allocated or mixed / idle / other: draining, drained,
+// down, unverified / total), GPU
+// counts over nodes that are up and verified (free / total), models as
+// NAME:GPUS, most GPUs first.
+Rendered RenderSinfoGroups(const json& nodes, const SinfoView& v);
 
 // ---- sacct ---------------------------------------------------------------------
 

@@ -361,6 +361,7 @@ const std::vector<OptSpec> kSinfoOptions = {
     {0, "usage", false, "", "same as --help"},
     {'V', "version", false, "", "show the version"},
     {0, "json", false, "", "GridMint: print the controller's node list as JSON"},
+    {0, "groups", false, "", "GridMint: one line per locality group (where a multi-node job may run)"},
 };
 
 }  // namespace
@@ -387,6 +388,7 @@ int CmdSinfo(std::vector<std::string> args) {
     else if (name == "summarize") view.summarize = true;
     else if (name == "states") view.states = SplitSet(value, false, true);
     else if (name == "json") as_json = true;
+    else if (name == "groups") view.groups = true;
   }
   if (!parsed->operands.empty()) return UsageError("sinfo", "unrecognized argument '" + parsed->operands[0] + "'");
   auto api = Connect(conn);
@@ -398,7 +400,7 @@ int CmdSinfo(std::vector<std::string> args) {
     return 0;
   }
   view.tz_offset_s = LocalTzOffset(NowMs());
-  Rendered out = RenderSinfo(*r, view);
+  Rendered out = view.groups ? RenderSinfoGroups(*r, view) : RenderSinfo(*r, view);
   PrintErrors("sinfo", out);
   std::cout << out.out;
   return 0;

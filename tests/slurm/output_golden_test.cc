@@ -138,6 +138,27 @@ TEST(SinfoGolden, DefaultGroupsNodesByPartitionAndState) {
   EXPECT_TRUE(r.errors.empty());
 }
 
+// GridMint's own view (no Slurm counterpart): the expected table is written
+// out by hand from the nodes below.
+TEST(SinfoGroups, OneLinePerLocalityGroup) {
+  json resp = json::parse(R"({"nodes": [
+    {"name": "a1", "site": "fra1", "group": "fra1", "state": "idle", "gpus": 8, "gpus_free": 8, "gpu_model": "H100", "partitions": ["main"]},
+    {"name": "a2", "site": "fra2", "group": "fra1", "state": "mix", "gpus": 4, "gpus_free": 1, "gpu_model": "A100", "partitions": ["main"]},
+    {"name": "a3", "site": "fra2", "group": "fra1", "state": "alloc", "gpus": 8, "gpus_free": 0, "gpu_model": "H100", "partitions": ["main"]},
+    {"name": "b1", "site": "ams", "group": "ams", "state": "down", "gpus": 2, "gpus_free": 2, "gpu_model": "L40S", "partitions": ["main"]},
+    {"name": "b2", "site": "ams", "group": "ams", "state": "drng", "gpus": 2, "gpus_free": 1, "gpu_model": "L40S", "partitions": ["main"]}
+  ], "partitions": [{"name": "main"}]})");
+  SinfoView v;
+  v.groups = true;
+  EXPECT_EQ(RenderSinfoGroups(resp, v).out,
+            "GROUP SITES     NODES(A/I/O/T) GPUS(F/T) MODELS\n"
+            "ams   ams       0/0/2/2        0/0       -\n"
+            "fra1  fra1,fra2 2/1/0/3        9/20      H100:16,A100:4\n");
+  v.header = false;
+  v.states = {"idle"};
+  EXPECT_EQ(RenderSinfoGroups(resp, v).out, "fra1 fra1 0/1/0/1 8/8 H100:8\n");
+}
+
 TEST(SinfoGolden, NodeOriented) {
   SinfoView v = Sinfo();
   v.node_oriented = true;
