@@ -721,6 +721,8 @@ void Scheduler::MergeIncoming(int64_t now_ms) {
   int total_nodes = static_cast<int>(nodes_.size());
   std::sort(incoming_.begin(), incoming_.end());
   incoming_.erase(std::unique(incoming_.begin(), incoming_.end()), incoming_.end());
+  std::vector<Entry> add;
+  add.reserve(incoming_.size());
   for (int64_t id : incoming_) {
     auto it = jobs_.find(id);
     if (it == jobs_.end() || it->second.state != JobState::kPending) continue;
@@ -731,9 +733,16 @@ void Scheduler::MergeIncoming(int64_t now_ms) {
     e.prio = e.job->priority =
         ComputePriority(*e.job, opts_.priority, opts_.qos_priority, FairShareOf(e.job->payer, now_ms), total_nodes, now_ms)
             .total;
-    fresh_.insert(std::upper_bound(fresh_.begin(), fresh_.end(), e, Before<Entry>), std::move(e));
+    add.push_back(std::move(e));
   }
   incoming_.clear();
+  std::sort(add.begin(), add.end(), Before<Entry>);
+  std::vector<Entry> merged;
+  merged.reserve(fresh_.size() + add.size());
+  std::merge(std::make_move_iterator(fresh_.begin()), std::make_move_iterator(fresh_.end()),
+             std::make_move_iterator(add.begin()), std::make_move_iterator(add.end()), std::back_inserter(merged),
+             Before<Entry>);
+  fresh_ = std::move(merged);
   if (fresh_.size() > 256) Compact();
 }
 

@@ -102,6 +102,7 @@ void NodeIndex::SetSiteGroups(const std::map<std::string, std::string>& site_to_
   cum_any_.clear();
   group_static_.clear();
   levels_.clear();
+  level_max_.clear();
   group_max_key_.clear();
   groups_by_key_stale_ = true;
   for (size_t i = 0; i < slots_.size(); ++i) {
@@ -150,6 +151,7 @@ void NodeIndex::Update(size_t i) {
       cum_any_.emplace_back();
       group_static_.emplace_back();
       levels_.emplace_back();
+      level_max_.emplace_back();
       group_max_key_.push_back(-std::numeric_limits<double>::infinity());
       groups_by_key_stale_ = true;
     }
@@ -200,9 +202,14 @@ void NodeIndex::Update(size_t i) {
   per_free[r.gpus_free].insert({-keys_[i], i});
   Count(g, r.model, r.gpus_free, +1);
   auto& levels = levels_[g];
-  if (static_cast<int>(levels.size()) <= r.gpus_free) levels.resize(r.gpus_free + 1);
+  auto& maxes = level_max_[g];
+  if (static_cast<int>(levels.size()) <= r.gpus_free) {
+    levels.resize(r.gpus_free + 1);
+    maxes.resize(r.gpus_free + 1, -std::numeric_limits<double>::infinity());
+  }
   level_pos_[i] = levels[r.gpus_free].size();
   levels[r.gpus_free].push_back(i);
+  maxes[r.gpus_free] = std::max(maxes[r.gpus_free], keys_[i]);
   s = Slot{r.model, r.gpus_free, keys_[i]};
 }
 
@@ -396,6 +403,9 @@ std::optional<std::vector<size_t>> NodeIndex::BestInGroupNow(size_t g, const Com
   top.reserve(want + 1);
   const auto& levels = levels_[g];
   for (size_t f = static_cast<size_t>(std::max(0, d.gpus_per_node)); f < levels.size(); ++f) {
+    double level_max = -std::numeric_limits<double>::infinity();
+    for (size_t i : levels[f]) level_max = std::max(level_max, keys_[i]);
+    level_max_[g][f] = level_max;
     for (size_t i : levels[f]) {
       const Rec& r = recs_[i];
       if (r.exclusive) continue;
@@ -428,8 +438,15 @@ std::optional<std::vector<size_t>> NodeIndex::PlaceGang(const Compiled& c, const
   std::optional<std::vector<size_t>> best;
   double best_sum = 0;
   size_t best_group = 0;
+  const size_t from = static_cast<size_t>(std::max(0, c.d.gpus_per_node));
   auto consider = [&](size_t g) {
     if (!GroupMayFit(g, c)) return;
+    if (best) {  // N times the best key with room enough bounds what this group can score
+      double bound = -std::numeric_limits<double>::infinity();
+      const auto& maxes = level_max_[g];
+      for (size_t f = from; f < maxes.size(); ++f) bound = std::max(bound, maxes[f]);
+      if (c.d.nodes * bound < best_sum) return;
+    }
     auto pick = BestInGroupNow(g, c, avoid);
     if (!pick) return;
     double sum = 0;

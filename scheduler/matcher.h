@@ -200,6 +200,9 @@ class NodeIndex {
   // GPUs (unordered; level_pos_[i] is node i's place in its list).
   std::vector<std::vector<std::vector<size_t>>> levels_;
   std::vector<size_t> level_pos_;
+  // level_max_[group][f]: at least the highest key in levels_[group][f]
+  // (raised on insert, made exact again whenever a search reads the level).
+  mutable std::vector<std::vector<double>> level_max_;
 };
 
 }  // namespace gm::sched
