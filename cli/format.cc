@@ -378,7 +378,13 @@ std::string SqueueValue(char letter, const json& j, const SqueueView& v) {
       if (name.empty()) return "(null)";
       return name[0] == '/' ? name : Str(j, "submit_dir") + "/" + name;
     }
-    case 'Y': return "(null)";
+    case 'Y': {  // the nodes of the first waiting job's backfill reservation
+      std::vector<std::string> names;
+      if (j.contains("sched_nodes") && j["sched_nodes"].is_array())
+        for (const auto& n : j["sched_nodes"])
+          if (n.is_string()) names.push_back(n.get<std::string>());
+      return names.empty() ? "(null)" : CompressHostlist(names);
+    }
     case 'B': {
       auto nodes = NodeNames(j);
       return nodes.empty() ? "n/a" : nodes.front();

@@ -339,7 +339,16 @@ Result<Job*> Controller::JobFromPath(const httplib::Request& r, const Caller& c)
 
 Result<json> Controller::ListJobs(const httplib::Request& r, const Caller& c) {
   json out = json::array();
-  for (const auto& [id, job] : core_.jobs()) out.push_back(Summary(job));
+  auto reserved = core_.reservation();
+  for (const auto& [id, job] : core_.jobs()) {
+    out.push_back(Summary(job));
+    if (reserved && reserved->job_id == id) {  // squeue --start's SCHEDNODES
+      std::vector<std::string> names;
+      for (const auto& n : reserved->node_ids)
+        if (const auto* node = core_.FindNode(n)) names.push_back(node->name);
+      out.back()["sched_nodes"] = names;
+    }
+  }
   return json{{"jobs", out}, {"now_ms", clock_->NowUnixMs()}};
 }
 

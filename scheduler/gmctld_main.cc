@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   gm::ControllerConfig cfg;
   std::string listen, config_file, default_limit, max_limit, log_level;
   int heartbeat_timeout_s = 30, kill_grace_s = 30, fee_bp = 800;
+  double full_pass_s = 10;
   std::vector<std::string> partitions, site_rtts;
   bool no_backfill = false;
   gm::sched::ScoreWeights& w = cfg.sched.score;
@@ -85,6 +86,9 @@ int main(int argc, char** argv) {
       ("site-rtt", po::value(&site_rtts)->multitoken()->composing(),
        "measured round trip 'SITE_A,SITE_B,MS' (repeatable); sites closer than --max-group-rtt-ms "
        "form one locality group for multi-node jobs")
+      ("full-pass-interval", po::value(&full_pass_s)->default_value(10.0),
+       "seconds between full scheduling passes (priorities recomputed, every job searched anew; "
+       "passes between look only at what changed), as Slurm's PriorityCalcPeriod")
       ("max-group-rtt-ms", po::value(&cfg.sched.max_group_rtt_ms)->default_value(5.0),
        "largest round trip inside one locality group")
       ("platform-fee-bp", po::value(&fee_bp)->default_value(800),
@@ -140,6 +144,11 @@ int main(int argc, char** argv) {
               << "\n";
     return 2;
   }
+  if (!(full_pass_s >= 0 && full_pass_s <= 86400)) {
+    std::cerr << "gmctld: error: --full-pass-interval must be 0..86400 seconds (got " << full_pass_s << ")\n";
+    return 2;
+  }
+  cfg.sched.full_pass_interval_ms = static_cast<int64_t>(full_pass_s * 1000);
   cfg.sched.backfill = !no_backfill;
   cfg.verify_nodes = !vm["no-verify"].as<bool>();
   cfg.challenge_sizes.memory_bytes = vm["challenge-memory-mb"].as<int64_t>() << 20;
