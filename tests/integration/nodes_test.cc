@@ -1,7 +1,11 @@
 // Node management through the real gm, gmctld and gmd (issue 4): drain,
 // resume and detach by an admin or the node's provider, what sinfo and
 // gm node list show, refusals that change nothing, and persistence across a
-// controller restart.
+// controller restart; and gmd's daemon mode (the systemd units use
+// --foreground).
+#include <signal.h>
+
+#include <chrono>
 #include <sstream>
 #include <thread>
 
@@ -235,6 +239,31 @@ TEST_F(NodesTest, DrainSurvivesAControllerRestart) {
                                 {{"GM_TOKEN", fed_->admin_token()}});
   ASSERT_EQ(resume.exit_code, 0) << resume.Describe();
   EXPECT_EQ(SinfoState("node1"), "idle");
+}
+
+// The systemd units run gmd with --foreground; without it gmd detaches, as
+// INSTALL.md says: the command returns at once and the daemon serves jobs.
+TEST_F(NodesTest, GmdWithoutForegroundDetachesAndServes) {
+  pid_t old = fed_->WorkerPid(1);
+  ASSERT_GT(old, 0);
+  ASSERT_EQ(kill(old, SIGTERM), 0);
+  // gmd finishes its current long poll (up to 25 s) before it exits.
+  ASSERT_TRUE(WaitUntil([&] { return !ProcessRunning(old); }, Millis(40'000))) << "gmd ignored SIGTERM";
+  std::string state = fed_->dir() + "/worker1";
+  auto started = std::chrono::steady_clock::now();
+  ProcResult r = fed_->RunBinary("gmd", {"run", "--state-dir", state}, Millis(20'000));
+  ASSERT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  EXPECT_NE(r.out.find("serving in the background, log in " + state + "/gmd.log"), std::string::npos) << r.out;
+  // Only node1 (worker1's node) may take the job: the detached gmd runs it.
+  ProcResult d = fed_->Run({"node", "drain", "node2", "--reason", "test"}, {{"GM_TOKEN", fed_->admin_token()}});
+  ASSERT_EQ(d.exit_code, 0) << d.Describe();
+  std::string script = fed_->WriteScript("where.sh", "#!/bin/bash\necho on $SLURMD_NODENAME\n");
+  ProcResult job = fed_->Run({"sbatch", "--wait", "-o", "where.out", script}, {}, "", "", Millis(60'000));
+  ASSERT_EQ(job.exit_code, 0) << job.Describe() << fed_->Logs();
+  EXPECT_EQ(ReadFileOr(fed_->submit_dir() + "/where.out"), "on node1\n");
+  EXPECT_NE(ReadFileOr(state + "/gmd.log").find("gmd:"), std::string::npos);
+  // The harness's teardown stops the daemon (its command line names the federation's directory).
 }
 
 }  // namespace
