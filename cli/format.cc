@@ -1232,6 +1232,8 @@ std::string SprioDefaultFormat(const SprioView& v, const json& weights) {
 json SelectSprioJobs(const json& jobs, const SprioFilter& f) {
   std::vector<json> rows;
   for (const auto& j : jobs) {
+    // A held job's priority is 0 in Slurm, and sprio leaves it out (measured).
+    if (j.value("held", false)) continue;
     if (!f.jobs.empty() && std::find(f.jobs.begin(), f.jobs.end(), I64(j, "id")) == f.jobs.end()) continue;
     if (!f.users.empty() && !f.users.count(Str(j, "user"))) continue;
     if (!f.partitions.empty() && !f.partitions.count(Str(j, "partition"))) continue;

@@ -196,7 +196,8 @@ struct SprioFilter {
   std::set<std::string> partitions;  // -p
 };
 
-// Jobs of GET /api/v1/priority's "jobs" that pass the filter, by job id.
+// Jobs of GET /api/v1/priority's "jobs" that pass the filter, by job id;
+// held jobs are left out, as sprio leaves them out.
 json SelectSprioJobs(const json& jobs, const SprioFilter& f);
 
 // `priority` is GET /api/v1/priority ({"jobs": [...], "weights": {...}});

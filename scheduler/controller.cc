@@ -449,6 +449,7 @@ Result<json> Controller::PriorityList(const httplib::Request& r, const Caller& c
       if (const sched::Partition* p = core_.FindPartition("")) partition = p->name;
     out.push_back({{"id", id}, {"user", job.user}, {"account", job.payer}, {"partition", partition},
                    {"qos_name", job.spec.qos.empty() ? "normal" : job.spec.qos},
+                   {"held", job.held_by_admin || job.spec.hold},
                    {"priority", f.total}, {"site", 0}, {"age", w.age * f.age}, {"fairshare", w.fairshare * f.fairshare},
                    {"job_size", w.job_size * f.job_size}, {"qos", w.qos * f.qos}, {"nice", f.nice},
                    {"factors", {{"age", f.age}, {"fairshare", f.fairshare}, {"job_size", f.job_size}, {"qos", f.qos}}}});

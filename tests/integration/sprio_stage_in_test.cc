@@ -47,7 +47,8 @@ TEST(SprioTest, ShowsThePendingJobsFactorsAsTheEndpointComputesThem) {
   auto nice = fed->Submit(script, {"-N", "1", "--gres=gpu:1", "--nice=100"});
   auto two = fed->Submit(script, {"-N", "2", "--gres=gpu:1"});
   auto high = fed->Submit(script, {"-N", "1", "--gres=gpu:1", "--qos=high"});
-  ASSERT_TRUE(one.ok() && nice.ok() && two.ok() && high.ok());
+  auto held = fed->Submit(script, {"-N", "1", "--gres=gpu:1", "--hold"});
+  ASSERT_TRUE(one.ok() && nice.ok() && two.ok() && high.ok() && held.ok());
 
   ProcResult text = fed->Run({"sprio", "-l"});
   auto endpoint = fed->UserGet("/api/v1/priority");
@@ -57,8 +58,9 @@ TEST(SprioTest, ShowsThePendingJobsFactorsAsTheEndpointComputesThem) {
             (std::vector<std::string>{"JOBID", "PARTITION", "USER", "PRIORITY", "SITE", "AGE", "ASSOC", "FAIRSHARE",
                                       "JOBSIZE", "PARTITION", "QOS", "NICE", "TRES"}));
   auto rows = RowsById(text.out);
-  ASSERT_EQ(rows.size(), 4u) << text.out;  // pending jobs only: not the running one
+  ASSERT_EQ(rows.size(), 4u) << text.out;  // pending jobs only: not the running one, not the held one
   EXPECT_FALSE(rows.count(std::to_string(*big)));
+  EXPECT_FALSE(rows.count(std::to_string(*held)));
   std::map<int64_t, json> by_id;
   for (const auto& j : (*endpoint)["jobs"]) by_id[j["id"].get<int64_t>()] = j;
   for (int64_t id : {*one, *nice, *two, *high}) {

@@ -95,6 +95,16 @@ TEST(SprioFormat, UnknownLettersAreReportedAndLeftOut) {
                                                 "Invalid job format specification: o"}));
 }
 
+TEST(SprioFormat, HeldJobsAreNotShown) {
+  // Measured: a job submitted with sbatch -H is absent from sprio's list.
+  json jobs = Load("priority.json")["jobs"];
+  jobs[1]["held"] = true;  // job 2
+  json shown = SelectSprioJobs(jobs, {});
+  ASSERT_EQ(shown.size(), 2u);
+  EXPECT_EQ(shown[0]["id"], 3);
+  EXPECT_EQ(shown[1]["id"], 4);
+}
+
 TEST(SprioFormat, ZeroWeightDropsItsDefaultColumn) {
   json p = Load("priority.json");
   p["weights"]["age"] = 0;
