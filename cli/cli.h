@@ -51,6 +51,13 @@ int CmdFetch(std::vector<std::string> args);
 int CmdWallet(std::vector<std::string> args);
 int CmdAdmin(std::vector<std::string> args);
 int CmdLocal(std::vector<std::string> args);
+int CmdNode(std::vector<std::string> args);
+int CmdSprio(std::vector<std::string> args);
+
+// POST /api/v1/nodes/NODE/VERB (drain, resume, detach) with `body`; "" on
+// success (the answer in *answer when given), else the controller's error.
+std::string NodeControl(ApiClient& api, const std::string& node, const std::string& verb, const json& body,
+                        json* answer);
 
 // Downloads a job's output files. `dest_dir` empty: to the paths the job named
 // (relative ones against the job's submit directory), as Slurm users expect.

@@ -498,8 +498,11 @@ std::string SinfoNodeValue(char letter, const json& n) {
       return out.empty() ? "(null)" : out;
     }
     case 'E': return NodeReason(n);
-    case 'H': return "Unknown";
-    case 'U': return NodeReason(n) == "none" ? "Unknown" : "gmctld";
+    // Who drained the node and when, as the controller recorded it ("drain_time"
+    // is added by RenderSinfo in local time); drains made by the controller
+    // itself (a failed check) carry neither.
+    case 'H': return Str(n, "drain_time", "Unknown");
+    case 'U': return NodeReason(n) == "none" ? "Unknown" : Str(n, "drain_user", "gmctld");
     case 'n': case 'N': return Str(n, "name");
     default: return "";
   }
@@ -957,8 +960,10 @@ Rendered RenderSinfo(const json& resp, const SinfoView& v) {
   for (const auto& f : items)
     if (f.letter && kSinfoNodeLetters.find(f.letter) != std::string::npos) node_letters += f.letter;
 
+  json nodes = resp.contains("nodes") && resp["nodes"].is_array() ? resp["nodes"] : json::array();
+  for (auto& n : nodes)
+    if (I64(n, "drain_time_ms") > 0) n["drain_time"] = SlurmDate(I64(n, "drain_time_ms"), v.tz_offset_s);
   static const json kEmpty = json::array();
-  const json& nodes = resp.contains("nodes") && resp["nodes"].is_array() ? resp["nodes"] : kEmpty;
   const json& parts = resp.contains("partitions") && resp["partitions"].is_array() ? resp["partitions"] : kEmpty;
 
   std::vector<SinfoGroup> groups;
@@ -1206,6 +1211,170 @@ Result<int64_t> ParseSlurmTime(const std::string& text, int64_t now_ms, int64_t 
     return midnight + (h * 3600 + mi * 60 + s) * 1000LL;
   }
   return bad;
+}
+
+// ---- sprio ----------------------------------------------------------------------------
+
+namespace {
+
+const std::map<char, const char*>& SprioHeaders() {
+  static const std::map<char, const char*> k = {
+      {'i', "JOBID"},  {'r', "PARTITION"}, {'u', "USER"},      {'Y', "PRIORITY"}, {'y', "PRIORITY"},
+      {'S', "SITE"},   {'A', "AGE"},       {'a', "AGE"},       {'B', "ASSOC"},    {'b', "ASSOC"},
+      {'F', "FAIRSHARE"}, {'f', "FAIRSHARE"}, {'J', "JOBSIZE"}, {'j', "JOBSIZE"}, {'P', "PARTITION"},
+      {'p', "PARTITION"}, {'Q', "QOS"},    {'q', "QOS"},       {'N', "NICE"},     {'T', "TRES"},
+      {'t', "TRES"},   {'c', "CLUSTER"}};
+  return k;
+}
+
+// The weight key of a factor letter (either case); "" for letters without one.
+std::string SprioFactorKey(char letter) {
+  switch (std::tolower(static_cast<unsigned char>(letter))) {
+    case 'a': return "age";
+    case 'b': return "assoc";
+    case 'f': return "fairshare";
+    case 'j': return "job_size";
+    case 'p': return "partition_factor";
+    case 'q': return "qos";
+    default: return "";
+  }
+}
+
+double Dbl(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
+}
+
+// sprio prints weighted factors as whole numbers and normalised ones with 7
+// decimals; the normalised priority is priority / 2^32-1 printed "%16.14f"
+// and then cut to the column, as sprio does.
+std::string SprioValue(char letter, const json& job) {
+  char buf[64];
+  switch (letter) {
+    case 'i': return std::to_string(I64(job, "id"));
+    case 'r': return Str(job, "partition");
+    case 'u': return Str(job, "user");
+    case 'Y': return std::to_string(std::llround(Dbl(job, "priority")));
+    case 'y':
+      std::snprintf(buf, sizeof buf, "%16.14f", std::max(0.0, Dbl(job, "priority")) / 4294967295.0);
+      return buf;
+    case 'S': return std::to_string(std::llround(Dbl(job, "site")));
+    case 'N': return std::to_string(I64(job, "nice"));
+    case 'T': case 't': return "";
+    case 'c': return "(null)";
+    default: break;
+  }
+  std::string key = SprioFactorKey(letter);
+  if (std::isupper(static_cast<unsigned char>(letter)))
+    return std::to_string(std::llround(Dbl(job, key.c_str())));
+  static const json kNone = json::object();
+  auto f = job.find("factors");
+  std::snprintf(buf, sizeof buf, "%.7f", Dbl(f != job.end() && f->is_object() ? *f : kNone, key.c_str()));
+  return buf;
+}
+
+std::string SprioWeight(char letter, const json& weights) {
+  if (letter == 'i') return "Weights";
+  if (letter == 'S') return std::to_string(std::llround(weights.is_object() ? weights.value("site", 1.0) : 1.0));
+  if (letter == 'T' || letter == 't') return "(null)";
+  std::string key = SprioFactorKey(letter);
+  if (key.empty()) return "";
+  return std::to_string(std::llround(Dbl(weights, key.c_str())));
+}
+
+std::string SprioDefaultFormat(const SprioView& v, const json& weights) {
+  if (v.long_format)
+    return v.normalized ? "%.15i %9r %.8u %10y %10a %10b %10f %10j %10p %10q %20t"
+                        : "%.15i %9r %.8u %.10Y %.10S %.10A %.10B %.10F %.10J %.10P %.10Q %.11N %.20T";
+  std::string fmt = "%.15i %9r";
+  if (v.show_user) fmt += " %.8u";
+  fmt += v.normalized ? " %10y" : " %.10Y %.10S";
+  for (char c : std::string("abfjpq"))
+    if (Dbl(weights, SprioFactorKey(c).c_str()) != 0)
+      fmt += v.normalized ? std::string(" %10") + c
+                          : std::string(" %.10") + static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return fmt;
+}
+
+}  // namespace
+
+json SelectSprioJobs(const json& jobs, const SprioFilter& f) {
+  std::vector<json> rows;
+  for (const auto& j : jobs) {
+    // A held job's priority is 0 in Slurm, and sprio leaves it out (measured).
+    if (j.value("held", false)) continue;
+    if (!f.jobs.empty() && std::find(f.jobs.begin(), f.jobs.end(), I64(j, "id")) == f.jobs.end()) continue;
+    if (!f.users.empty() && !f.users.count(Str(j, "user"))) continue;
+    if (!f.partitions.empty() && !f.partitions.count(Str(j, "partition"))) continue;
+    rows.push_back(j);
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const json& a, const json& b) { return I64(a, "id") < I64(b, "id"); });
+  return json(rows);
+}
+
+Rendered RenderSprio(const json& priority, const SprioView& v) {
+  Rendered r;
+  static const json kNone = json::object();
+  const json& weights = priority.contains("weights") && priority["weights"].is_object() ? priority["weights"] : kNone;
+  std::string fmt = v.format.empty() ? SprioDefaultFormat(v, weights) : v.format;
+  std::vector<FormatItem> items;
+  for (const auto& f : ParsePercentFormat(fmt)) {
+    if (f.letter && !SprioHeaders().count(f.letter)) {
+      r.errors.push_back(std::string("Invalid job format specification: ") + f.letter);
+      continue;
+    }
+    items.push_back(f);
+  }
+  auto line = [&](const std::function<std::string(char)>& value) {
+    std::string out;
+    for (const auto& f : items) out += f.letter ? SlurmColumn(value(f.letter), f.width, f.right) : f.literal;
+    return out + "\n";
+  };
+  if (v.header) r.out += line([](char c) { return std::string(SprioHeaders().at(c)); });
+  if (v.weights) {
+    r.out += line([&](char c) { return SprioWeight(c, weights); });
+    return r;
+  }
+  if (priority.contains("jobs") && priority["jobs"].is_array())
+    for (const auto& j : priority["jobs"]) r.out += line([&](char c) { return SprioValue(c, j); });
+  return r;
+}
+
+// ---- gm node list ----------------------------------------------------------------------
+
+std::string RenderNodeList(const json& nodes) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "ID", "PROVIDER", "STATE", "GPUS", "FREE", "MODEL", "PRICE", "TFLOPS", "VERIFIED", "REASON"}};
+  std::vector<json> sorted(nodes.begin(), nodes.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const json& a, const json& b) { return HostnameLess(Str(a, "name"), Str(b, "name")); });
+  for (const auto& n : sorted) {
+    char tflops[32];
+    std::snprintf(tflops, sizeof tflops, "%.3f", Dbl(n, "tflops"));
+    std::string model = Str(n, "gpu_model", "-");
+    if (n.value("declared", false) && I64(n, "gpus") > 0) model += "(declared)";
+    std::string reason = Str(n, "drain_reason");
+    rows.push_back({Str(n, "name"), Str(n, "id"), Str(n, "provider"), Str(n, "state"),
+                    std::to_string(I64(n, "gpus")), std::to_string(I64(n, "gpus_free")),
+                    model.empty() ? "-" : model, FormatTokens(I64(n, "price")),
+                    Dbl(n, "tflops") > 0 ? tflops : "-", Str(n, "verification", "-"),
+                    reason.empty() ? "-" : reason});
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      bool numeric = i == 4 || i == 5 || i == 7 || i == 8;
+      std::string pad(width[i] - row[i].size(), ' ');
+      std::string cell = numeric ? pad + row[i] : (i + 1 == row.size() ? row[i] : row[i] + pad);
+      line += (i ? "  " : "") + cell;
+    }
+    out += line + "\n";
+  }
+  return out;
 }
 
 // ---- scancel -------------------------------------------------------------------------

@@ -182,6 +182,47 @@ json SelectSacctJobs(const json& jobs, const SacctFilter& f);
 // yesterday, tomorrow. Local time given by `tz_offset_s`.
 Result<int64_t> ParseSlurmTime(const std::string& text, int64_t now_ms, int64_t tz_offset_s);
 
+// ---- sprio ---------------------------------------------------------------------
+
+// What sprio 22.05.8 prints (measured against a real slurmctld with
+// priority/multifactor): the default format is
+// "%.15i %9r %.10Y %.10S %.10A %.10B %.10F %.10J %.10P %.10Q %20T" less every
+// factor whose weight is 0 (GridMint has no association, partition or TRES
+// factors, so those never show), with "%.8u" after the partition when -u is
+// given; -l is "%.15i %9r %.8u %.10Y %.10S %.10A %.10B %.10F %.10J %.10P %.10Q
+// %.11N %.20T" whatever the weights; -n uses the normalised letters,
+// left-justified ("%10y %10a ..."), without SITE and NICE.
+struct SprioView {
+  std::string format;          // -o; empty: the default for the mode
+  bool long_format = false;    // -l
+  bool normalized = false;     // -n
+  bool weights = false;        // -w: one "Weights" line instead of jobs
+  bool header = true;          // -h clears it
+  bool show_user = false;      // -u was given: add the USER column
+};
+
+struct SprioFilter {
+  std::vector<int64_t> jobs;         // -j
+  std::set<std::string> users;       // -u
+  std::set<std::string> partitions;  // -p
+};
+
+// Jobs of GET /api/v1/priority's "jobs" that pass the filter, by job id;
+// held jobs are left out, as sprio leaves them out.
+json SelectSprioJobs(const json& jobs, const SprioFilter& f);
+
+// `priority` is GET /api/v1/priority ({"jobs": [...], "weights": {...}});
+// its jobs already selected. Unknown % letters are reported in `errors` and
+// left out, as sprio does.
+Rendered RenderSprio(const json& priority, const SprioView& v);
+
+// ---- gm node list ----------------------------------------------------------------
+
+// GridMint's own table of nodes (GET /api/v1/nodes): one line per node with
+// NAME ID PROVIDER STATE GPUS FREE MODEL PRICE TFLOPS VERIFIED REASON, sorted
+// by name as hostlists sort (node2 before node10).
+std::string RenderNodeList(const json& nodes);
+
 // ---- scancel -------------------------------------------------------------------
 
 struct CancelRequest {

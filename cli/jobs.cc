@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/format.h"
 #include "cli/options.h"
+#include "common/bundle_upload.h"
 #include "common/sbatch_options.h"
 #include "scheduler/begin_time.h"
 
@@ -72,6 +73,39 @@ std::string Me(ApiClient& api, std::string* role = nullptr) {
 
 constexpr const char* kVersion = "gridmint 0.1.0 (Slurm 22.05 compatible)";
 
+std::string Mib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+// Uploads --gm-stage-in files as a content-addressed bundle and returns its
+// id. The controller's limit (GET /whoami) is checked before anything is
+// sent; a refusal by the controller is reported with the limit too. On a
+// terminal, bundles over 4 MiB show a progress line.
+Result<std::string> UploadStageIn(ApiClient& api, std::vector<LocalFile> files, bool quiet) {
+  auto who = api.Get("/api/v1/whoami");
+  if (!who.ok()) return who.status().Annotate("cannot ask the controller for its bundle limit");
+  int64_t limit = who->value("max_bundle_bytes", int64_t{0});
+  int64_t total = 0;
+  for (const auto& f : files) total += f.entry.size;
+  bool progress = !quiet && isatty(2) && total > (4 << 20);
+  auto id = UploadBundle(api, std::move(files), limit, [&](int64_t done, int64_t all) {
+    if (!progress || all <= 0) return;
+    int pct = static_cast<int>(100 * done / all);
+    std::cerr << "\rsbatch: uploading stage-in bundle [" << std::string(pct / 5, '#')
+              << std::string(20 - pct / 5, ' ') << "] " << pct << "% of " << Mib(all) << std::flush;
+  });
+  if (progress) std::cerr << "\n";
+  if (id.ok()) return id;
+  std::string msg = id.status().message();
+  // A body over the server's own cap is cut off with a bare HTTP 413.
+  if (msg.find("HTTP 413") != std::string::npos)
+    msg = "the controller refused the stage-in upload as too large (HTTP 413); its bundle limit is " +
+          std::to_string(limit) + " bytes";
+  return Status::FromCode(id.status().code(), "stage-in upload failed: " + msg);
+}
+
 }  // namespace
 
 // ---- sbatch ------------------------------------------------------------------
@@ -113,8 +147,22 @@ int CmdSbatch(std::vector<std::string> args) {
   }
   if (!r.flags.quiet)
     for (const auto& n : r.spec.notes) std::cerr << "sbatch: " << n << "\n";
-  if (!r.stage_in.empty() || !r.stage_out.empty())
-    return Fail("sbatch", "--gm-stage-in/--gm-stage-out are not supported by this version yet");
+  // --gm-stage-in takes PATH[,PATH...] and may be repeated.
+  std::vector<std::string> stage_in;
+  for (const auto& p : r.stage_in)
+    for (const auto& one : SplitList(p)) stage_in.push_back(one);
+  r.stage_in = stage_in;
+  r.spec.stage_in = r.stage_in;
+  r.spec.stage_out = r.stage_out;
+  for (const auto& p : r.stage_out)
+    if (auto safe = SafeRelativePath(p); !safe.ok())
+      return Fail("sbatch", "--gm-stage-out " + p + ": " + safe.status().message());
+  std::vector<LocalFile> stage_files;
+  if (!r.stage_in.empty()) {
+    auto files = CollectStageIn(r.stage_in, in.cwd);
+    if (!files.ok()) return Fail("sbatch", files.status().message());
+    stage_files = std::move(*files);
+  }
   if (r.flags.test_only) {
     if (r.flags.json) std::cout << TestOnlyJson(r.spec).dump() << "\n";
     else std::cerr << "sbatch: test only: job '" << r.spec.job_name << "' resolves to "
@@ -123,6 +171,11 @@ int CmdSbatch(std::vector<std::string> args) {
   }
   auto api = Connect(conn);
   if (!api.ok()) return Fail("sbatch", api.status().message());
+  if (!r.stage_in.empty()) {
+    auto bundle = UploadStageIn(**api, std::move(stage_files), r.flags.quiet);
+    if (!bundle.ok()) return Fail("sbatch", bundle.status().message());
+    r.spec.bundle = *bundle;
+  }
   auto out = (*api)->Post("/api/v1/jobs", json{{"spec", r.spec}});
   if (!out.ok()) return Fail("sbatch", "Batch job submission failed: " + out.status().message());
   int64_t id = (*out)["job_id"].get<int64_t>();

@@ -24,7 +24,7 @@ namespace {
 
 constexpr const char* kLocalUsage = R"USAGE(Usage:
   gm local up [--workers N] [--gpus-per-worker G] [--dir DIR] [--price TOKENS] [--fund TOKENS]
-              [--kill-grace S] [--heartbeat-timeout S]
+              [--kill-grace S] [--heartbeat-timeout S] [--max-bundle-bytes B]
   gm local down [--dir DIR] [--purge]
   gm local status [--dir DIR]
   gm local env [--dir DIR]
@@ -36,6 +36,7 @@ and GM_TOKEN (use: eval "$(gm local up)"). Workers declare G GPUs each
 (default 0: discover them through the CUDA runtime). Worker i asks
 TOKENS + 0.5·(i-1) tokens per GPU-hour (default 1.0). Your account (named
 after $USER) is funded with --fund tokens (default 1000) on first start.
+--max-bundle-bytes caps a job's stage-in files (gmctld's option).
 Running 'up' again on an existing DIR restarts whatever is not running and
 keeps all state. 'down' stops everything (state kept unless --purge).
 )USAGE";
@@ -121,6 +122,7 @@ struct LocalOpts {
   std::string fund = "1000";
   int kill_grace = 5;
   int heartbeat_timeout = 10;
+  int max_bundle_bytes = 0;  // 0: the controller's default
   bool purge = false;
 };
 
@@ -142,12 +144,13 @@ Status StartController(const LocalOpts& o, json& st) {
   if (Alive(ReadPid(o.dir, "controller"), "gmctld")) return Status::OK();
   int port = st.value("port", 0);
   fs::remove(cdir / "url");
-  pid_t pid = Spawn({ExeDir() + "/gmctld", "--state-dir", cdir.string(), "--listen",
+  std::vector<std::string> argv = {ExeDir() + "/gmctld", "--state-dir", cdir.string(), "--listen",
                      "127.0.0.1:" + std::to_string(port), "--kill-grace", std::to_string(o.kill_grace),
                      "--heartbeat-timeout", std::to_string(o.heartbeat_timeout),
                      // Small challenges: a local federation is verified within seconds.
-                     "--challenge-matmul-n", "128", "--challenge-memory-mb", "8", "--challenge-pow-bits", "12"},
-                    o.dir / "controller.log");
+                     "--challenge-matmul-n", "128", "--challenge-memory-mb", "8", "--challenge-pow-bits", "12"};
+  if (o.max_bundle_bytes > 0) argv.insert(argv.end(), {"--max-bundle-bytes", std::to_string(o.max_bundle_bytes)});
+  pid_t pid = Spawn(argv, o.dir / "controller.log");
   WriteText(o.dir / "pids" / "controller", std::to_string(pid) + "\n", 0644);
   bool exited = false;
   Status s = WaitFor([&] { return fs::exists(cdir / "url") || (exited = ChildExited(pid)); }, 20'000,
@@ -363,6 +366,7 @@ int CmdLocal(std::vector<std::string> args) {
     else if (value("--gpus-per-worker")) { if (!number(&o.gpus_per_worker, 0)) return Fail("local", "--gpus-per-worker needs a count >= 0"); }
     else if (value("--kill-grace")) { if (!number(&o.kill_grace, 0)) return Fail("local", "--kill-grace needs seconds >= 0"); }
     else if (value("--heartbeat-timeout")) { if (!number(&o.heartbeat_timeout, 1)) return Fail("local", "--heartbeat-timeout needs seconds >= 1"); }
+    else if (value("--max-bundle-bytes")) { if (!number(&o.max_bundle_bytes, 1)) return Fail("local", "--max-bundle-bytes needs a count of bytes >= 1"); }
     else if (value("--price")) o.price = v;
     else if (value("--fund")) o.fund = v;
     else if (a == "--purge") o.purge = true;

@@ -1,5 +1,5 @@
 // gm: GridMint's command line. Slurm's commands under their own names
-// (gm sbatch, gm squeue, …) and GridMint's own (wallet, fetch, admin, local).
+// (gm sbatch, gm squeue, …) and GridMint's own (wallet, fetch, admin, local, node).
 #include <signal.h>
 
 #include <iostream>
@@ -14,10 +14,12 @@ Slurm's commands, answering as Slurm does:
   sbatch     submit a batch script              squeue     list pending and running jobs
   scancel    cancel or signal jobs              sinfo      show partitions and nodes
   sacct      show finished and running jobs      scontrol   show, hold, release, requeue, update
+  sprio      priority factors of pending jobs
 
 GridMint's own:
   fetch      download a job's output files      wallet     balances and history
   admin      accounts, tokens, minting          local      a controller and workers on loopback
+  node       list, show, drain, resume, detach provider nodes
 
 Every command that talks to a controller takes --controller URL, --ca FILE and
 --token TOKEN, or reads GM_CONTROLLER, GM_CA and GM_TOKEN. 'gm COMMAND --help'
@@ -45,6 +47,8 @@ int main(int argc, char** argv) {
   if (cmd == "wallet") return CmdWallet(args);
   if (cmd == "admin") return CmdAdmin(args);
   if (cmd == "local") return CmdLocal(args);
+  if (cmd == "node") return CmdNode(args);
+  if (cmd == "sprio") return CmdSprio(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::cout << kUsage;
     return 0;

@@ -1,6 +1,7 @@
 // gm scontrol: show job|node|partition, and hold, release, requeue and
 // update of jobs, through the controller's job API.
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli/cli.h"
@@ -24,6 +25,10 @@ Commands:
   requeue JOBID[,JOBID...]       stop running jobs and queue them again (the time run is charged)
   update JobId=JOBID [TimeLimit=TIME] [Nice=N] [QOS=NAME] [Partition=NAME] [MaxPrice=TOKENS]
                                  change a pending job (raising TimeLimit needs an admin)
+  update NodeName=NODES State=DRAIN Reason=TEXT
+  update NodeName=NODES State=RESUME|UNDRAIN
+                                 drain or resume nodes (a hostlist: node[1-3]); the same as
+                                 gm node drain/resume; needs an admin or the nodes' provider
 
 Options:
   --help                         show this help
@@ -93,7 +98,15 @@ void ShowNode(const json& n) {
             << n.value("gpus", 0) - n.value("gpus_free", 0) << "\n"
             << "   State=" << n["state"].get<std::string>() << " Region=" << n.value("region", "")
             << " Site=" << n.value("site", "") << "\n"
-            << "   Price=" << FormatTokens(n.value("price", Micros{0})) << "/GPU-hour\n\n";
+            << "   Price=" << FormatTokens(n.value("price", Micros{0})) << "/GPU-hour\n";
+  // As Slurm: Reason=TEXT [USER@TIME] for a drained node.
+  std::string reason = n.value("drain_reason", "");
+  if (!reason.empty()) {
+    int64_t at = n.value("drain_time_ms", int64_t{0});
+    std::cout << "   Reason=" << reason << " [" << n.value("drain_user", "gmctld") << "@"
+              << (at > 0 ? FormatTime(at) : "Unknown") << "]\n";
+  }
+  std::cout << "\n";
 }
 
 void ShowPartition(const json& p, const json& nodes) {
@@ -189,6 +202,75 @@ int Control(ApiClient& api, const std::string& verb, const std::vector<std::stri
   return rc;
 }
 
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool IsNodeUpdate(const std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size(); ++i)
+    if (Lower(args[i]).rfind("nodename=", 0) == 0) return true;
+  return false;
+}
+
+// Checks a node update as Slurm's scontrol does, before anything is sent.
+struct NodeUpdate {
+  std::vector<std::string> nodes;
+  std::string verb;  // drain or resume
+  json body = json::object();
+};
+
+Result<NodeUpdate> ParseNodeUpdate(const std::vector<std::string>& args) {
+  NodeUpdate u;
+  std::string names, state;
+  bool has_reason = false;
+  std::string reason;
+  for (size_t i = 1; i < args.size(); ++i) {
+    size_t eq = args[i].find('=');
+    if (eq == std::string::npos)
+      return Status::InvalidArgument("Invalid input: " + args[i] + "\nRequest aborted");
+    std::string key = Lower(args[i].substr(0, eq)), value = args[i].substr(eq + 1);
+    if (key == "nodename" || key == "node") names = value;
+    else if (key == "state") state = Lower(value);
+    else if (key == "reason") {
+      reason = value;
+      has_reason = true;
+    } else {
+      return Status::InvalidArgument("Update of node " + args[i].substr(0, eq) + " is not supported by GridMint "
+                                     "(State and Reason are)");
+    }
+  }
+  if (names.empty()) return Status::InvalidArgument("update needs NodeName=NODES");
+  auto expanded = ExpandHostlist(names);
+  if (!expanded.ok() || expanded->empty()) return Status::InvalidArgument("Invalid node name specified: " + names);
+  u.nodes = *expanded;
+  if (state == "drain") {
+    if (!has_reason || reason.find_first_not_of(" \t") == std::string::npos)
+      return Status::InvalidArgument("You must specify a reason when DOWNING or DRAINING a node. Request denied");
+    u.verb = "drain";
+    u.body["reason"] = reason;
+  } else if (state == "resume" || state == "undrain") {
+    u.verb = "resume";
+  } else if (state.empty()) {
+    return Status::InvalidArgument("No changes specified (GridMint updates a node's State: DRAIN, RESUME, UNDRAIN)");
+  } else {
+    return Status::InvalidArgument("Invalid input: State=" + state +
+                                   "\nRequest aborted\n Valid states are: DRAIN RESUME UNDRAIN");
+  }
+  return u;
+}
+
+int UpdateNodes(ApiClient& api, const NodeUpdate& u) {
+  int rc = 0;
+  for (const auto& node : u.nodes) {
+    std::string err = NodeControl(api, node, u.verb, u.body, nullptr);
+    if (err.empty()) continue;
+    std::cerr << "scontrol: error: update of node " << node << ": " << err << "\n";
+    rc = 1;
+  }
+  return rc;
+}
+
 int Update(ApiClient& api, const std::vector<std::string>& args) {
   std::string id;
   json body = json::object();
@@ -247,9 +329,16 @@ int CmdScontrol(std::vector<std::string> args) {
   if (show && args[1] != "job" && args[1] != "jobs" && args[1] != "node" && args[1] != "nodes" &&
       args[1] != "partition" && args[1] != "partitions")
     return Fail("scontrol", "invalid entity: " + args[1] + " for keyword: show");
+  std::optional<NodeUpdate> node_update;
+  if (verb == "update" && IsNodeUpdate(args)) {
+    auto u = ParseNodeUpdate(args);
+    if (!u.ok()) return Fail("scontrol", u.status().message());
+    node_update = *u;
+  }
   auto api = Connect(conn);
   if (!api.ok()) return Fail("scontrol", api.status().message());
   if (show) return Show(**api, args);
+  if (node_update) return UpdateNodes(**api, *node_update);
   if (verb == "update") return Update(**api, args);
   return Control(**api, verb, args);
 }

@@ -553,7 +553,7 @@ const OptionDef kOptions[] = {
     {"gm-min-trust", 0, Arg::kRequired, SetMinTrust, "1-4", "lowest provider trust level"},
     {"gm-region", 0, Arg::kRequired, SetString<&JobSpec::gm_region>, "REGION", "run only in REGION"},
     {"gm-verify", 0, Arg::kNone, SetSpecFlag<&JobSpec::gm_verify>, "", "verify the result on a second provider"},
-    {"gm-stage-in", 0, Arg::kRequired, SetStageIn, "PATH", "send PATH with the job (repeatable)"},
+    {"gm-stage-in", 0, Arg::kRequired, SetStageIn, "PATH[,PATH...]", "send these files or directories with the job (repeatable)"},
     {"gm-stage-out", 0, Arg::kRequired, SetStageOut, "PATH", "bring PATH back after the job (repeatable)"},
     // Accepted and ignored, each with its reason.
     {"mail-type", 0, Arg::kRequired, nullptr, "TYPES", "GridMint sends no mail"},

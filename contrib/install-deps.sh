@@ -12,6 +12,8 @@ PACKAGES=(
   libboost-program-options-dev libpqxx-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev procps iproute2
+  # systemd-analyze verify of contrib/systemd's units
+  systemd
   # the libFuzzer targets (tests/fuzz/run.sh)
   clang
   # PostgreSQL server for the store tests (initdb/pg_ctl under /usr/lib/postgresql/*/bin)

@@ -136,10 +136,14 @@ Status Controller::Open() {
     GM_RETURN_IF_ERROR(WriteFileAtomic(cfg_.state_dir + "/admin.token", token + "\n", 0600));
     spdlog::info("created admin account; its token is in {}/admin.token", cfg_.state_dir);
   }
+  GM_ASSIGN_OR_RETURN(auto drains, store_->LoadNodeDrains());
+  for (auto& d : drains) drains_[d.node_id] = d;
+  GM_ASSIGN_OR_RETURN(auto detaches, store_->LoadNodeDetaches());
+  for (auto& d : detaches) detaches_[d.node_id] = d;
   GM_ASSIGN_OR_RETURN(auto keys, store_->LoadNodeKeys());
   for (const auto& [node, pubkey, seq] : keys) node_keys_[node] = NodeKey{pubkey, seq};
   for (const auto& n : core_.nodes())
-    if (n.verification == sched::NodeTrust::kPending) IssueChallenges(n.id, {kChallengeMatmul, kChallengeMemory, kChallengePow});
+    if (n.verification == sched::NodeTrust::kPending && !Detached(n.id)) IssueChallenges(n.id, {kChallengeMatmul, kChallengeMemory, kChallengePow});
   // Generations handed out by an earlier life of the controller are below this,
   // so no worker's `since` can match a fresh count and sleep through new work.
   gen_base_ = static_cast<uint64_t>(now) * 1000;
@@ -218,6 +222,7 @@ void Controller::Routes(httplib::Server& s) {
   Handle(s, "POST", "/api/v1/usage", node, bind(&Controller::SubmitUsage));
   Handle(s, "POST", R"(/api/v1/nodes/([\w.-]+)/challenges/([0-9a-f]+))", node, bind(&Controller::AnswerChallenge));
   Handle(s, "GET", R"(/api/v1/nodes/([\w.-]+)/history)", api, bind(&Controller::NodeHistory));
+  Handle(s, "POST", R"(/api/v1/nodes/([\w.-]+)/(drain|resume|detach))", api, bind(&Controller::NodeAction));
   s.Get(R"(/api/v1/jobs/(\d+)/bundle/([0-9a-f]{64}))",
         [this](const httplib::Request& r, httplib::Response& res) { DownloadJobBlob(r, res); });
   s.Get(R"(/api/v1/nodes/([\w.-]+)/work)",
@@ -446,12 +451,21 @@ Result<json> Controller::PriorityList(const httplib::Request& r, const Caller& c
   for (const auto& [id, job] : core_.jobs()) {
     if (job.state != JobState::kPending) continue;
     auto f = core_.Priority(job, now);
-    out.push_back({{"id", id}, {"user", job.user}, {"account", job.payer}, {"partition", job.spec.partition},
-                   {"priority", f.total}, {"age", w.age * f.age}, {"fairshare", w.fairshare * f.fairshare},
-                   {"job_size", w.job_size * f.job_size}, {"qos", w.qos * f.qos}, {"nice", f.nice}});
+    // Weighted factors as sprio shows them by default, and the normalised
+    // ones (each in [0, 1]) for sprio -n. GridMint has no site (admin) factor.
+    std::string partition = job.spec.partition;
+    if (partition.empty())
+      if (const sched::Partition* p = core_.FindPartition("")) partition = p->name;
+    out.push_back({{"id", id}, {"user", job.user}, {"account", job.payer}, {"partition", partition},
+                   {"qos_name", job.spec.qos.empty() ? "normal" : job.spec.qos},
+                   {"held", job.held_by_admin || job.spec.hold},
+                   {"priority", f.total}, {"site", 0}, {"age", w.age * f.age}, {"fairshare", w.fairshare * f.fairshare},
+                   {"job_size", w.job_size * f.job_size}, {"qos", w.qos * f.qos}, {"nice", f.nice},
+                   {"factors", {{"age", f.age}, {"fairshare", f.fairshare}, {"job_size", f.job_size}, {"qos", f.qos}}}});
   }
   return json{{"jobs", out},
-              {"weights", {{"age", w.age}, {"fairshare", w.fairshare}, {"job_size", w.job_size}, {"qos", w.qos}}}};
+              {"weights", {{"site", 1}, {"age", w.age}, {"fairshare", w.fairshare}, {"job_size", w.job_size},
+                           {"qos", w.qos}}}};
 }
 
 // ---- nodes and work ---------------------------------------------------------
@@ -500,11 +514,32 @@ Result<json> Controller::RegisterNode(const httplib::Request& r, const Caller& c
     if (n.name != old->name)
       return Status::InvalidArgument("a node cannot change its name (" + old->name + ")");
   } else {
-    for (const auto& other : core_.nodes())
-      if (other.name == n.name)
-        return Status::AlreadyExists("a node named '" + n.name + "' is already registered");
-    n.id = "n" + std::to_string(next_node_id_++);
-    CheckOk(store_->SetCounter("next_node_id", next_node_id_), "save counter");
+    const sched::Node* revived = nullptr;
+    for (const auto& other : core_.nodes()) {
+      if (other.name != n.name) continue;
+      // A provider may attach a machine again under the name of its own
+      // detached node: the same node id, a fresh identity and verification.
+      if (Detached(other.id) && other.provider == c.account) {
+        revived = &other;
+        continue;
+      }
+      return Status::AlreadyExists("a node named '" + n.name + "' is already registered" +
+                                   (Detached(other.id) ? " (detached, by another provider)" : ""));
+    }
+    if (revived) {
+      n.id = revived->id;
+      n.reputation = revived->reputation;
+      n.stake = revived->stake;
+      detaches_.erase(n.id);
+      drains_.erase(n.id);
+      CheckOk(store_->DeleteNodeDetach(n.id), "save node detach");
+      CheckOk(store_->DeleteNodeDrain(n.id), "save node drain");
+      node_keys_.erase(n.id);
+      NodeEvent(n.id, "reattached", {{"by", c.account}});
+    } else {
+      n.id = "n" + std::to_string(next_node_id_++);
+      CheckOk(store_->SetCounter("next_node_id", next_node_id_), "save counter");
+    }
     CheckOk(IssueToken(c.account, "node", n.id, &token), "issue node token");
     n.verification = cfg_.verify_nodes ? sched::NodeTrust::kPending : sched::NodeTrust::kVerified;
   }
@@ -978,11 +1013,7 @@ Result<json> Controller::AnswerChallenge(const httplib::Request& r, const Caller
 
 Result<json> Controller::NodeHistory(const httplib::Request& r, const Caller& c) {
   std::string id = r.matches[1];
-  const sched::Node* n = core_.FindNode(id);
-  if (!n) {
-    for (const auto& m : core_.nodes())
-      if (m.name == id) n = &m;
-  }
+  const sched::Node* n = FindNodeRef(id);
   if (!n) return Status::NotFound("no node " + id);
   if (c.role != "admin" && c.account != n->provider && c.role != "user")
     return Status::PermissionDenied("not allowed");
@@ -990,22 +1021,162 @@ Result<json> Controller::NodeHistory(const httplib::Request& r, const Caller& c)
   json out = json::array();
   for (const auto& [t, kind, detail] : events)
     out.push_back({{"time_ms", t}, {"kind", kind}, {"detail", json::parse(detail, nullptr, false)}});
-  json node = sched::NodeSummary(*n);
-  node["group"] = core_.GroupOf(*n);
-  return json{{"node", node}, {"events", out}};
+  return json{{"node", NodeJson(*n)}, {"events", out}};
+}
+
+const sched::Node* Controller::FindNodeRef(const std::string& ref) const {
+  if (const sched::Node* n = core_.FindNode(ref)) return n;
+  const sched::Node* found = nullptr;
+  for (const auto& m : core_.nodes())
+    if (m.name == ref && (!found || !Detached(m.id))) found = &m;
+  return found;
+}
+
+bool Controller::Detached(const std::string& node_id) const {
+  auto it = detaches_.find(node_id);
+  return it != detaches_.end() && it->second.done_ms > 0;
+}
+
+json Controller::NodeJson(const sched::Node& n) const {
+  json nj = sched::NodeSummary(n);
+  nj["group"] = core_.GroupOf(n);
+  json parts = json::array();
+  for (const auto& p : core_.partitions())
+    if (p.Contains(n)) parts.push_back(p.name);
+  nj["partitions"] = parts;
+  if (auto d = drains_.find(n.id); d != drains_.end() && n.drain) {
+    nj["drain_time_ms"] = d->second.time_ms;
+    nj["drain_user"] = d->second.by;
+  }
+  if (auto d = detaches_.find(n.id); d != detaches_.end()) {
+    nj["detach"] = {{"requested_ms", d->second.requested_ms}, {"by", d->second.by},
+                    {"reason", d->second.reason}, {"done_ms", d->second.done_ms}};
+    if (d->second.done_ms > 0) nj["state"] = "detached";
+  }
+  return nj;
+}
+
+namespace {
+
+// A drain reason as an operator types it: one line of printable text.
+Result<std::string> CheckReason(const json& body, bool required) {
+  if (!body.contains("reason")) {
+    if (required)
+      return Status::InvalidArgument("a reason is required to drain a node: send {\"reason\": \"...\"} "
+                                     "(Slurm: scontrol update nodename=X state=drain reason=...)");
+    return std::string();
+  }
+  if (!body["reason"].is_string()) return Status::InvalidArgument("'reason' must be a string");
+  std::string reason = body["reason"].get<std::string>();
+  size_t b = reason.find_first_not_of(" \t"), e = reason.find_last_not_of(" \t");
+  reason = b == std::string::npos ? "" : reason.substr(b, e - b + 1);
+  if (reason.empty() && required) return Status::InvalidArgument("the drain reason is empty");
+  if (reason.size() > 256) return Status::InvalidArgument("the reason is longer than 256 characters");
+  for (unsigned char ch : reason)
+    if (ch < 0x20 || ch == 0x7f) return Status::InvalidArgument("the reason contains a control character");
+  return reason;
+}
+
+}  // namespace
+
+Result<json> Controller::NodeAction(const httplib::Request& r, const Caller& c) {
+  std::string ref = r.matches[1], what = r.matches[2];
+  const sched::Node* n = FindNodeRef(ref);
+  if (!n) return Status::NotFound("no node " + ref);
+  if (c.role != "admin" && c.account != n->provider)
+    return Status::PermissionDenied("only an admin or the node's provider (" + n->provider + ") may " + what +
+                                    " node " + n->name);
+  json body = json::object();
+  if (!r.body.empty()) {
+    GM_ASSIGN_OR_RETURN(body, ParseJsonBody(r));
+  }
+  for (const auto& [key, value] : body.items())
+    if (key != "reason" || what == "resume")
+      return Status::InvalidArgument("unknown field '" + key + "' for " + what);
+  GM_ASSIGN_OR_RETURN(std::string reason, CheckReason(body, what == "drain"));
+  if (Detached(n->id))
+    return Status::FailedPrecondition("node " + n->name + " is detached; its provider may attach it again");
+  const std::string id = n->id, name = n->name;
+  int64_t now = clock_->NowUnixMs();
+  auto detach = detaches_.find(id);
+  bool detaching = detach != detaches_.end();
+  if (what == "resume" && !n->drain)
+    return Status::FailedPrecondition("node " + name + " is not drained (state " + n->DisplayState() + ")");
+  if (what == "detach" && detaching)
+    return Status::FailedPrecondition("node " + name + " is already being detached; it leaves once its " +
+                                      std::to_string(n->jobs.size()) + " job(s) end");
+  if (what == "drain" && detaching)
+    return Status::FailedPrecondition("node " + name + " is being detached; resume it first to cancel that");
+  std::vector<int64_t> jobs(n->jobs.begin(), n->jobs.end());
+  {
+    SqlTransaction tx(store_->db());
+    CheckOk(tx.begin_status(), "begin");
+    if (what == "resume") {
+      core_.MutateNode(id, [](sched::Node& m) {
+        m.drain = false;
+        m.drain_reason.clear();
+      });
+      drains_.erase(id);
+      CheckOk(store_->DeleteNodeDrain(id), "save node drain");
+      if (detaching) {
+        detaches_.erase(detach);
+        CheckOk(store_->DeleteNodeDetach(id), "save node detach");
+      }
+      NodeEvent(id, "resume", {{"by", c.account}, {"cancelled_detach", detaching}});
+    } else {
+      std::string text = what == "drain" ? reason : "detach" + (reason.empty() ? "" : ": " + reason);
+      core_.MutateNode(id, [&](sched::Node& m) {
+        m.drain = true;
+        m.drain_reason = text;
+      });
+      drains_[id] = NodeDrainRow{id, now, c.account};
+      CheckOk(store_->SaveNodeDrain(drains_[id]), "save node drain");
+      if (what == "detach") {
+        detaches_[id] = NodeDetachRow{id, now, c.account, reason, 0};
+        CheckOk(store_->SaveNodeDetach(detaches_[id]), "save node detach");
+      }
+      NodeEvent(id, what == "drain" ? "drain" : "detach_requested",
+                {{"by", c.account}, {"reason", text}, {"jobs", jobs}});
+    }
+    CheckOk(store_->SaveNode(*core_.FindNode(id)), "save node");
+    CheckOk(tx.Commit(), "commit");
+  }
+  spdlog::info("node {} ({}): {} by {}{}", name, id, what, c.account, reason.empty() ? "" : " (" + reason + ")");
+  if (what == "detach" && jobs.empty()) FinishDetach(id);
+  Touch(id);
+  RunSchedule();
+  json out = NodeJson(*core_.FindNode(id));
+  out["running_jobs"] = jobs;
+  return out;
+}
+
+void Controller::FinishDetach(const std::string& node_id) {
+  auto& d = detaches_[node_id];
+  d.node_id = node_id;
+  d.done_ms = clock_->NowUnixMs();
+  SqlTransaction tx(store_->db());
+  CheckOk(tx.begin_status(), "begin");
+  core_.MutateNode(node_id, [](sched::Node& m) {
+    m.up = false;
+    m.drain = true;
+    m.drain_reason = "detached";
+  });
+  CheckOk(store_->SaveNode(*core_.FindNode(node_id)), "save node");
+  CheckOk(store_->SaveNodeDetach(d), "save node detach");
+  CheckOk(store_->DeleteNodeTokens(node_id), "revoke node tokens");
+  NodeEvent(node_id, "detached", {{"by", d.by}, {"reason", d.reason}});
+  CheckOk(tx.Commit(), "commit");
+  std::erase_if(tokens_, [&](const auto& kv) { return kv.second.kind == "node" && kv.second.node_id == node_id; });
+  challenges_.erase(node_id);
+  next_verify_ms_.erase(node_id);
+  Touch(node_id);
+  spdlog::info("node {} detached", core_.FindNode(node_id)->name);
 }
 
 Result<json> Controller::ListNodes(const httplib::Request& r, const Caller& c) {
   json out = json::array();
-  for (const auto& n : core_.nodes()) {
-    json nj = sched::NodeSummary(n);
-    nj["group"] = core_.GroupOf(n);
-    json parts = json::array();
-    for (const auto& p : core_.partitions())
-      if (p.Contains(n)) parts.push_back(p.name);
-    nj["partitions"] = parts;
-    out.push_back(nj);
-  }
+  for (const auto& n : core_.nodes())
+    if (!Detached(n.id)) out.push_back(NodeJson(n));
   json parts = json::array();
   for (const auto& p : core_.partitions())
     parts.push_back({{"name", p.name}, {"default", p.is_default}, {"default_time_s", p.default_time_s},
@@ -1151,6 +1322,12 @@ void Controller::OnTick() {
       const sched::Node* n = core_.FindNode(node);
       if (n && n->up && n->verification == sched::NodeTrust::kVerified) IssueChallenges(node, {kChallengePow, kChallengeMatmul});
     }
+  std::vector<std::string> idle_detaching;
+  for (const auto& [id, d] : detaches_) {
+    const sched::Node* n = core_.FindNode(id);
+    if (d.done_ms == 0 && n && n->jobs.empty()) idle_detaching.push_back(id);
+  }
+  for (const auto& id : idle_detaching) FinishDetach(id);
   // Age and --begin change with time: one pass per tick keeps priorities and
   // reasons current even when no event arrives.
   RunSchedule();

@@ -100,6 +100,7 @@ class Controller {
   Result<nlohmann::json> SubmitUsage(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> AnswerChallenge(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> NodeHistory(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> NodeAction(const httplib::Request& r, const Caller& c);  // drain, resume, detach
   // Applies the end of a job attempt as its batch node reported it.
   nlohmann::json ApplyJobEnd(sched::Job& job, const std::string& node_id, const std::string& result,
                              int exit_code, int sig, int64_t start_ms, int64_t end_ms, const std::string& message);
@@ -112,6 +113,16 @@ class Controller {
   Result<nlohmann::json> UploadBlob(const httplib::Request& r, const Caller& c);
   void DownloadJobBlob(const httplib::Request& r, httplib::Response& res);  // nodes fetch bundles
   Status CheckBundle(const JobSpec& spec, const std::string& account);
+  // A node by id ("n3") or name ("node3"); a live node wins over a detached
+  // one of the same name. Null when none.
+  const sched::Node* FindNodeRef(const std::string& ref) const;
+  bool Detached(const std::string& node_id) const;
+  // A node as the API shows it: NodeSummary, its locality group, partitions,
+  // who drained it and when, and a pending or done detach.
+  nlohmann::json NodeJson(const sched::Node& n) const;
+  // The end of a detach (mu_ held): tokens revoked, node down and drained for
+  // good, hidden from listings; persisted in one transaction.
+  void FinishDetach(const std::string& node_id);
   std::string BlobPath(const std::string& sha256) const;
 
   // State changes (mu_ held). Each persists in one database transaction.
@@ -155,6 +166,8 @@ class Controller {
   };
   std::map<std::string, std::vector<OpenChallenge>> challenges_;  // by node id; in memory, reissued on start
   std::map<std::string, int64_t> next_verify_ms_;
+  std::map<std::string, NodeDrainRow> drains_;     // by node id: who drained it, when
+  std::map<std::string, NodeDetachRow> detaches_;  // by node id: pending (done_ms 0) or done
   int64_t next_job_id_ = 1;
   int64_t next_node_id_ = 1;
 

@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS node_keys(node_id TEXT PRIMARY KEY, pubkey TEXT NOT N
 CREATE TABLE IF NOT EXISTS node_events(node_id TEXT NOT NULL, time_ms BIGINT NOT NULL, kind TEXT NOT NULL,
   detail TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS node_events_node ON node_events(node_id, time_ms);
+CREATE TABLE IF NOT EXISTS node_drains(node_id TEXT PRIMARY KEY, time_ms BIGINT NOT NULL, by_account TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS node_detaches(node_id TEXT PRIMARY KEY, requested_ms BIGINT NOT NULL,
+  by_account TEXT NOT NULL, reason TEXT NOT NULL, done_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS outputs(job_id BIGINT NOT NULL, attempt BIGINT NOT NULL, name TEXT NOT NULL,
   size BIGINT NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(job_id, attempt, name));
 )sql";
@@ -227,6 +230,48 @@ Result<std::vector<std::tuple<int64_t, std::string, std::string>>> ControllerSto
   std::vector<std::tuple<int64_t, std::string, std::string>> out;
   for (const auto& r : rows) out.emplace_back(SqlInt(r[0]), SqlText(r[1]), SqlText(r[2]));
   return out;
+}
+
+Status ControllerStore::SaveNodeDrain(const NodeDrainRow& d) {
+  return db_->Exec(
+      "INSERT INTO node_drains(node_id, time_ms, by_account) VALUES(?, ?, ?) ON CONFLICT(node_id) "
+      "DO UPDATE SET time_ms = excluded.time_ms, by_account = excluded.by_account",
+      {d.node_id, d.time_ms, d.by});
+}
+
+Status ControllerStore::DeleteNodeDrain(const std::string& node_id) {
+  return db_->Exec("DELETE FROM node_drains WHERE node_id = ?", {node_id});
+}
+
+Result<std::vector<NodeDrainRow>> ControllerStore::LoadNodeDrains() {
+  GM_ASSIGN_OR_RETURN(auto rows, db_->Query("SELECT node_id, time_ms, by_account FROM node_drains"));
+  std::vector<NodeDrainRow> out;
+  for (const auto& r : rows) out.push_back({SqlText(r[0]), SqlInt(r[1]), SqlText(r[2])});
+  return out;
+}
+
+Status ControllerStore::SaveNodeDetach(const NodeDetachRow& d) {
+  return db_->Exec(
+      "INSERT INTO node_detaches(node_id, requested_ms, by_account, reason, done_ms) VALUES(?, ?, ?, ?, ?) "
+      "ON CONFLICT(node_id) DO UPDATE SET requested_ms = excluded.requested_ms, by_account = excluded.by_account, "
+      "reason = excluded.reason, done_ms = excluded.done_ms",
+      {d.node_id, d.requested_ms, d.by, d.reason, d.done_ms});
+}
+
+Status ControllerStore::DeleteNodeDetach(const std::string& node_id) {
+  return db_->Exec("DELETE FROM node_detaches WHERE node_id = ?", {node_id});
+}
+
+Result<std::vector<NodeDetachRow>> ControllerStore::LoadNodeDetaches() {
+  GM_ASSIGN_OR_RETURN(auto rows,
+                      db_->Query("SELECT node_id, requested_ms, by_account, reason, done_ms FROM node_detaches"));
+  std::vector<NodeDetachRow> out;
+  for (const auto& r : rows) out.push_back({SqlText(r[0]), SqlInt(r[1]), SqlText(r[2]), SqlText(r[3]), SqlInt(r[4])});
+  return out;
+}
+
+Status ControllerStore::DeleteNodeTokens(const std::string& node_id) {
+  return db_->Exec("DELETE FROM api_tokens WHERE kind = 'node' AND node_id = ?", {node_id});
 }
 
 Result<int64_t> ControllerStore::GetCounter(const std::string& key, int64_t initial) {

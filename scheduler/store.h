@@ -41,6 +41,24 @@ struct SettlementRow {    // what one attempt of a job cost, for sacct and scont
   std::vector<std::pair<std::string, Micros>> providers;  // provider account -> share
 };
 
+// An operator's or provider's drain of a node: who and when (the reason is
+// on the node itself). Kept until the node is resumed.
+struct NodeDrainRow {
+  std::string node_id;
+  int64_t time_ms = 0;
+  std::string by;
+};
+
+// A detach asked for a node: pending (done_ms 0) while its jobs finish,
+// then done, after which the node serves nothing and is no longer listed.
+struct NodeDetachRow {
+  std::string node_id;
+  int64_t requested_ms = 0;
+  std::string by;
+  std::string reason;
+  int64_t done_ms = 0;
+};
+
 struct LedgerLine {       // one entry of an account's history
   int64_t tx_id = 0;
   int64_t time_ms = 0;
@@ -89,6 +107,15 @@ class ControllerStore {
                       const std::string& detail_json);
   Result<std::vector<std::tuple<int64_t, std::string, std::string>>> NodeEvents(const std::string& node_id,
                                                                                int limit);
+
+  Status SaveNodeDrain(const NodeDrainRow& d);
+  Status DeleteNodeDrain(const std::string& node_id);
+  Result<std::vector<NodeDrainRow>> LoadNodeDrains();
+  Status SaveNodeDetach(const NodeDetachRow& d);
+  Status DeleteNodeDetach(const std::string& node_id);
+  Result<std::vector<NodeDetachRow>> LoadNodeDetaches();
+  // Revokes every token a node was issued (its gmd can no longer call).
+  Status DeleteNodeTokens(const std::string& node_id);
 
   Result<int64_t> GetCounter(const std::string& key, int64_t initial);
   Status SetCounter(const std::string& key, int64_t value);

@@ -139,7 +139,8 @@ int main(int argc, char** argv) {
   }
   if (!foreground) {
     std::string log = cfg.state_dir + "/gmd.log";
-    std::cout << "gmd: attached; serving in the background, log in " << log << "\n";
+    // Flushed before fork: a pipe's buffer would otherwise end up in the log.
+    std::cout << "gmd: attached; serving in the background, log in " << log << std::endl;
     Daemonize(log);
   }
   sigset_t set;

@@ -18,7 +18,8 @@ namespace gm::slurmtest {
 namespace {
 
 const std::vector<std::string> kCommands = {"sbatch", "squeue", "scancel", "sinfo", "sacct",
-                                            "scontrol", "fetch", "wallet", "admin", "local"};
+                                            "scontrol", "sprio", "fetch", "wallet", "admin", "local",
+                                            "node"};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
