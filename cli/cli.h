@@ -51,6 +51,11 @@ int CmdFetch(std::vector<std::string> args);
 int CmdWallet(std::vector<std::string> args);
 int CmdAdmin(std::vector<std::string> args);
 int CmdLocal(std::vector<std::string> args);
+// cli/ledger.cc
+int CmdLedger(std::vector<std::string> args);
+int CmdStake(const std::string& op, std::vector<std::string> args);  // stake, unstake, withdraw
+int CmdRewards(std::vector<std::string> args);
+int CmdSreport(std::vector<std::string> args);
 
 // Downloads a job's output files. `dest_dir` empty: to the paths the job named
 // (relative ones against the job's submit directory), as Slurm users expect.
