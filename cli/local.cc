@@ -37,7 +37,8 @@ and GM_TOKEN (use: eval "$(gm local up)"). Workers declare G GPUs each
 TOKENS + 0.5·(i-1) tokens per GPU-hour (default 1.0). Your account (named
 after $USER) is funded with --fund tokens (default 1000) on first start.
 Running 'up' again on an existing DIR restarts whatever is not running and
-keeps all state. 'down' stops everything (state kept unless --purge).
+keeps all state. gmctld also reads DIR/controller.conf (key = value lines,
+gmctld's option names) when it exists. 'down' stops everything (state kept unless --purge).
 )USAGE";
 
 std::string ReadText(const fs::path& p) {
@@ -142,12 +143,15 @@ Status StartController(const LocalOpts& o, json& st) {
   if (Alive(ReadPid(o.dir, "controller"), "gmctld")) return Status::OK();
   int port = st.value("port", 0);
   fs::remove(cdir / "url");
-  pid_t pid = Spawn({ExeDir() + "/gmctld", "--state-dir", cdir.string(), "--listen",
-                     "127.0.0.1:" + std::to_string(port), "--kill-grace", std::to_string(o.kill_grace),
-                     "--heartbeat-timeout", std::to_string(o.heartbeat_timeout),
-                     // Small challenges: a local federation is verified within seconds.
-                     "--challenge-matmul-n", "128", "--challenge-memory-mb", "8", "--challenge-pow-bits", "12"},
-                    o.dir / "controller.log");
+  std::vector<std::string> argv = {ExeDir() + "/gmctld", "--state-dir", cdir.string(), "--listen",
+                                   "127.0.0.1:" + std::to_string(port), "--kill-grace", std::to_string(o.kill_grace),
+                                   "--heartbeat-timeout", std::to_string(o.heartbeat_timeout),
+                                   // Small challenges: a local federation is verified within seconds.
+                                   "--challenge-matmul-n", "128", "--challenge-memory-mb", "8",
+                                   "--challenge-pow-bits", "12"};
+  // More controller options (fees, epochs, …) as `key = value` lines.
+  if (fs::exists(o.dir / "controller.conf")) argv.insert(argv.end(), {"--config", (o.dir / "controller.conf").string()});
+  pid_t pid = Spawn(argv, o.dir / "controller.log");
   WriteText(o.dir / "pids" / "controller", std::to_string(pid) + "\n", 0644);
   bool exited = false;
   Status s = WaitFor([&] { return fs::exists(cdir / "url") || (exited = ChildExited(pid)); }, 20'000,
