@@ -640,10 +640,13 @@ void Controller::StartJob(const sched::StartDecision& d) {
   req.payer_wallet = acct::UserWallet(job.payer);
   req.amount = d.hold;
   req.time_limit_ms = job.time_limit_s * 1000;
+  // The price is per GPU-hour: nodes without GPUs in the job cost nothing and
+  // are not part of its escrow; a job without GPUs has none at all.
   for (const auto& a : job.alloc)
-    req.nodes.push_back({a.node_id, "", a.price, static_cast<int>(a.gpu_indices.size())});
+    if (!a.gpu_indices.empty())
+      req.nodes.push_back({a.node_id, "", a.price, static_cast<int>(a.gpu_indices.size())});
   Booked b;
-  if (Status s = Book(acct_->StartAttempt(req), b); !s.ok()) {
+  if (Status s = req.nodes.empty() ? Status::OK() : Book(acct_->StartAttempt(req), b); !s.ok()) {
     // can_hold said yes, so this is a node accounting refuses (banned) or a
     // race with another hold: the job goes back to the queue, uncharged.
     spdlog::error("job {}: accounting refused its start: {}", job.id, s.ToString());
