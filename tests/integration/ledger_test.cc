@@ -124,8 +124,9 @@ TEST_F(LedgerTest, TamperedEntryOrRootMakesVerifyFailAndNameIt) {
   ASSERT_EQ(fed_->RunAdmin({"ledger", "verify"}).exit_code, 0);
   auto db = OpenSqlite(DbPath());
   ASSERT_TRUE(db.ok()) << db.status().ToString();
+  // The payer's entry of the first job's hold (there whatever the job did).
   auto rows = (*db)->Query("SELECT tx_id, idx, amount FROM acct_entries e JOIN acct_tx t ON t.id = e.tx_id "
-                           "WHERE t.kind = 'usage' AND e.account LIKE 'provider:%' ORDER BY tx_id LIMIT 1");
+                           "WHERE t.kind = 'hold' AND e.account LIKE 'user:%' ORDER BY tx_id LIMIT 1");
   ASSERT_TRUE(rows.ok() && !rows->empty());
   int64_t tx_id = SqlInt((*rows)[0][0]), idx = SqlInt((*rows)[0][1]);
   ASSERT_TRUE((*db)->Exec("UPDATE acct_entries SET amount = amount + 1000 WHERE tx_id = ? AND idx = ?", {tx_id, idx}).ok());
