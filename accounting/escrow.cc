@@ -260,6 +260,41 @@ Status EscrowBook::Forget(int64_t job_id) {
 
 // ---- JSON ------------------------------------------------------------------------
 
+namespace {
+
+// Applied record seqs as runs [first, step, count] of arithmetic progressions:
+// a node's records mostly arrive in order (step 1), or interleaved with other
+// jobs' at a steady stride, so a job's state stays a few bytes however many
+// records it settled (the store rewrites it with every batch).
+json SeqRuns(const std::vector<int64_t>& seqs) {
+  json out = json::array();
+  for (size_t i = 0; i < seqs.size();) {
+    int64_t step = i + 1 < seqs.size() ? seqs[i + 1] - seqs[i] : 0;
+    size_t k = i + 1;
+    while (k < seqs.size() && seqs[k] - seqs[k - 1] == step) ++k;
+    out.push_back(json::array({seqs[i], step, static_cast<int64_t>(k - i)}));
+    i = k;
+  }
+  return out;
+}
+
+// Reads runs, or plain seqs (both may appear).
+std::vector<int64_t> SeqsFrom(const json& j) {
+  std::vector<int64_t> out;
+  for (const auto& e : j) {
+    if (e.is_array()) {
+      int64_t first = e.at(0).get<int64_t>(), step = e.at(1).get<int64_t>(), count = e.at(2).get<int64_t>();
+      if (count < 1 || count > (int64_t{1} << 32)) throw std::invalid_argument("bad run of record seqs");
+      for (int64_t n = 0; n < count; ++n) out.push_back(first + n * step);
+    } else {
+      out.push_back(e.get<int64_t>());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void to_json(json& j, const EscrowState& s) {
   json meters = json::array();
   for (const auto& m : s.meters)
@@ -268,10 +303,12 @@ void to_json(json& j, const EscrowState& s) {
                       {"gpu_ms", m.gpu_ms}, {"fault_gpu_ms", m.fault_gpu_ms},
                       {"ignored_gpu_ms", m.ignored_gpu_ms}, {"charged", m.charged},
                       {"provider", m.provider}, {"burned", m.burned}});
+  json records = json::object();
+  for (const auto& [node, seqs] : s.records) records[node] = SeqRuns(seqs);
   j = json{{"job_id", s.job_id}, {"payer_wallet", s.payer_wallet}, {"attempt", s.attempt},
            {"attempt_open", s.attempt_open}, {"time_limit_ms", s.time_limit_ms},
            {"held", s.held}, {"charged", s.charged}, {"refunded", s.refunded},
-           {"meters", meters}, {"records", s.records}, {"released", s.released}};
+           {"meters", meters}, {"records", records}, {"released", s.released}};
 }
 
 void from_json(const json& j, EscrowState& s) {
@@ -298,7 +335,7 @@ void from_json(const json& j, EscrowState& s) {
     m.at("burned").get_to(x.burned);
     s.meters.push_back(std::move(x));
   }
-  j.at("records").get_to(s.records);
+  for (const auto& [node, runs] : j.at("records").items()) s.records[node] = SeqsFrom(runs);
   for (auto& [node, seqs] : s.records) {  // the lookups need sorted, unique lists
     std::sort(seqs.begin(), seqs.end());
     seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());

@@ -206,32 +206,5 @@ Micros WorstCaseCost(const std::vector<std::pair<Micros, int>>& price_and_gpus,
   return total;
 }
 
-Settlement SettleJob(int64_t job_id, int attempt, const std::string& payer, Micros held,
-                     const std::vector<NodeUsage>& usage, const FeePolicy& policy) {
-  Settlement s;
-  s.tx.kind = "settle";
-  s.tx.ref = "settle:" + std::to_string(job_id) + ":" + std::to_string(attempt);
-  s.tx.memo = "settlement of job " + std::to_string(job_id);
-  Micros budget = held;
-  std::map<std::string, Micros> to_provider;
-  for (const auto& u : usage) {
-    Micros charge = u.provider_fault ? 0 : ChargeFor(u.price_per_gpu_hour, u.gpus, u.ms);
-    charge = std::min(charge, budget);
-    budget -= charge;
-    // The fee takes the rounding remainder, so provider + fee == charge exactly.
-    Micros share = ApplyBp(charge, policy.provider_share_bp);
-    s.charged += charge;
-    s.fee += charge - share;
-    to_provider[u.provider_wallet] += share;
-    s.per_node.emplace_back(u.node_id, share);
-  }
-  s.refunded = held - s.charged;
-  if (held > 0) s.tx.entries.push_back({EscrowAccount(job_id), -held});
-  for (const auto& [wallet, amount] : to_provider)
-    if (amount > 0) s.tx.entries.push_back({wallet, amount});
-  if (s.fee > 0) s.tx.entries.push_back({kTreasuryAccount, s.fee});
-  if (s.refunded > 0) s.tx.entries.push_back({payer, s.refunded});
-  return s;
-}
 
 }  // namespace gm::acct

@@ -1,6 +1,6 @@
 // The pure accounting core's ledger: a double-entry book of integer
-// micro-tokens over typed accounts, the genesis allocation, the supply report,
-// and the first-cut whole-attempt settlement the controller still calls.
+// micro-tokens over typed accounts, the genesis allocation, the supply report
+// and the charge rule. Settlement is the escrow book's (escrow.h).
 // No I/O: functions take balances and return transactions; the controller
 // stores each transaction in the same database transaction as the state
 // change that caused it.
@@ -167,34 +167,9 @@ struct FeePolicy {
   // Basis points of the fee (the charge minus the provider's share) that are
   // burned; the rest goes to the treasury. Default a quarter: 2 % of the
   // charge at the default 92 % provider share. Applied by the per-record
-  // settlement (EscrowBook::SettleUsage); SettleJob below predates it.
+  // settlement (EscrowBook::SettleUsage).
   int fee_burn_bp = 2500;
 };
 
-struct NodeUsage {
-  std::string node_id;
-  std::string provider_wallet;
-  Micros price_per_gpu_hour = 0;
-  int gpus = 0;
-  int64_t ms = 0;                 // time the node served the job
-  bool provider_fault = false;    // time lost to the provider is not charged
-};
-
-struct Settlement {
-  Transaction tx;
-  Micros charged = 0;             // what the payer pays
-  Micros fee = 0;                 // to the treasury
-  Micros refunded = 0;            // back to the payer
-  std::vector<std::pair<std::string, Micros>> per_node;  // node id -> provider's share
-};
-
-// The first-cut settlement: closes a job attempt's hold of `held` at once:
-// pays each node's provider its share of the node's charge, the whole fee to
-// the treasury (nothing burned: fee_burn_bp is ignored here), and refunds the
-// rest to the payer. The total charge never exceeds the hold: the excess (a
-// job that ran past its limit within the kill grace) is not charged.
-// Superseded by EscrowBook (escrow.h): per-record settlement with burn.
-Settlement SettleJob(int64_t job_id, int attempt, const std::string& payer_wallet, Micros held,
-                     const std::vector<NodeUsage>& usage, const FeePolicy& policy);
 
 }  // namespace gm::acct

@@ -60,52 +60,6 @@ TEST(ChargeTest, WorstCaseSumsNodes) {
   EXPECT_EQ(WorstCaseCost({{2 * T, 2}, {3 * T, 1}}, 3600), 7 * T);
 }
 
-TEST(SettleTest, SplitsChargeRefundsRestAndBalances) {
-  Ledger l;
-  ASSERT_TRUE(l.Apply(MintTx("user:u", 100 * T, "m")).ok());
-  ASSERT_TRUE(l.Apply(HoldTx(7, 0, "user:u", 10 * T)).ok());
-  // Two nodes, 1 token/GPU-h each, 2 GPUs each, half an hour: 1 token each.
-  std::vector<NodeUsage> usage = {{"n1", "provider:p1", T, 2, 1'800'000, false},
-                                  {"n2", "provider:p2", T, 2, 1'800'000, false}};
-  Settlement s = SettleJob(7, 0, "user:u", 10 * T, usage, FeePolicy{});
-  EXPECT_EQ(s.charged, 2 * T);
-  EXPECT_EQ(s.fee, 2 * T * 8 / 100);
-  EXPECT_EQ(s.refunded, 8 * T);
-  ASSERT_TRUE(l.Apply(s.tx).ok());
-  EXPECT_EQ(l.Balance("provider:p1"), T * 92 / 100);
-  EXPECT_EQ(l.Balance("provider:p2"), T * 92 / 100);
-  EXPECT_EQ(l.Balance("treasury"), s.fee);
-  EXPECT_EQ(l.Balance("user:u"), 98 * T);
-  EXPECT_EQ(l.Balance(EscrowAccount(7)), 0);
-}
-
-TEST(SettleTest, ProviderFaultIsNotCharged) {
-  std::vector<NodeUsage> usage = {{"n1", "provider:p1", T, 1, 3'600'000, true}};
-  Settlement s = SettleJob(1, 0, "user:u", 5 * T, usage, FeePolicy{});
-  EXPECT_EQ(s.charged, 0);
-  EXPECT_EQ(s.refunded, 5 * T);
-}
-
-TEST(SettleTest, ChargeCappedAtHoldAndFeeTakesRemainder) {
-  std::vector<NodeUsage> usage = {{"n1", "provider:p1", 3 * T, 1, 7'200'000, false}};
-  Settlement s = SettleJob(1, 0, "user:u", 5 * T + 1, usage, FeePolicy{});
-  EXPECT_EQ(s.charged, 5 * T + 1);
-  EXPECT_EQ(s.refunded, 0);
-  Micros share = s.per_node[0].second;
-  EXPECT_EQ(share + s.fee, s.charged);
-  EXPECT_EQ(s.tx.Sum(), 0);
-}
-
-TEST(SettleTest, SameProviderTwoNodesGetsOneEntry) {
-  std::vector<NodeUsage> usage = {{"n1", "provider:p", T, 1, 3'600'000, false},
-                                  {"n2", "provider:p", T, 1, 3'600'000, false}};
-  Settlement s = SettleJob(1, 0, "user:u", 2 * T, usage, FeePolicy{});
-  Ledger l;
-  l.SetBalance(EscrowAccount(1), 2 * T);
-  EXPECT_TRUE(l.Apply(s.tx).ok());
-  EXPECT_EQ(l.Balance("provider:p"), 2 * T * 92 / 100);
-}
-
 
 // ---- typed accounts ---------------------------------------------------------------
 

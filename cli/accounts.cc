@@ -37,10 +37,27 @@ int CmdWallet(std::vector<std::string> args) {
   }
   const json& w = *r;
   std::cout << "Account:    " << w["account"].get<std::string>() << "\n"
-            << "Available:  " << FormatTokens(w["available"].get<int64_t>()) << " tokens\n"
+            << "Available:  " << FormatTokens(w["available"].get<int64_t>()) << " tokens (user:"
+            << w["account"].get<std::string>() << ")\n"
             << "Held:       " << FormatTokens(w["held"].get<int64_t>())
-            << " tokens (escrow of running jobs)\n"
-            << "Earned:     " << FormatTokens(w["earned"].get<int64_t>()) << " tokens (as a provider)\n";
+            << " tokens (escrow of running and requeued jobs)\n";
+  for (const auto& h : w.value("holds", json::array()))
+    std::cout << "  " << Column(h["account"], 18) << " " << FormatTokens(h["held"].get<int64_t>()) << "\n";
+  std::cout << "Earned:     " << FormatTokens(w["earned"].get<int64_t>()) << " tokens (provider:"
+            << w["account"].get<std::string>() << ")\n";
+  for (const auto& s : w.value("stake", json::array()))
+    std::cout << "Stake:      node " << s["name"].get<std::string>() << " (" << s["node_id"].get<std::string>()
+              << "): bonded " << FormatTokens(s["bonded"].get<int64_t>()) << ", unbonding "
+              << FormatTokens(s["unbonding"].get<int64_t>()) << ", trust level " << s["trust_level"].get<int>()
+              << (s["banned"].get<bool>() ? ", BANNED" : "") << (s["draining"].get<bool>() ? ", drained for review" : "")
+              << "\n";
+  if (w.contains("system")) {
+    const json& sys = w["system"];
+    std::cout << "Treasury:   " << FormatTokens(sys["treasury"].get<int64_t>()) << " tokens\n"
+              << "Rewards:    " << FormatTokens(sys["rewards_pool"].get<int64_t>()) << " tokens (pool)\n"
+              << "Burned:     " << FormatTokens(sys["burn"].get<int64_t>()) << " tokens\n"
+              << "Minted:     " << FormatTokens(sys["minted"].get<int64_t>()) << " tokens\n";
+  }
   if (w["history"].empty()) return 0;
   std::cout << "\n" << Column("TX", 6) << " " << Column("TIME", 19) << " " << Column("KIND", 7) << " "
             << Column("AMOUNT", -18) << "  MEMO\n";
@@ -58,7 +75,9 @@ constexpr const char* kAdminUsage = R"(Usage:
   gm admin account create NAME [--role user|provider|admin]   create an account, print its API token
   gm admin token ACCOUNT                                      issue another API token for ACCOUNT
   gm admin enroll-token ACCOUNT                               enrollment token for a provider's machines
-  gm admin mint ACCOUNT AMOUNT                                mint AMOUNT tokens into ACCOUNT's wallet
+  gm admin mint ACCOUNT AMOUNT [--provider] [--ref REF]       mint AMOUNT tokens into ACCOUNT's wallet
+                                                              (--provider: its provider wallet; a repeated
+                                                              REF is refused, so a retry cannot mint twice)
 Needs an admin token (the controller writes the first one to STATE/admin.token).
 )";
 
@@ -95,14 +114,20 @@ int CmdAdmin(std::vector<std::string> args) {
   if (sub == "enroll-token" && args.size() == 2)
     return PrintOr((*api)->Post("/api/v1/admin/enroll-tokens", json{{"account", args[1]}}),
                    [](const json& j) { std::cout << j["enroll_token"].get<std::string>() << "\n"; });
-  if (sub == "mint" && args.size() == 3) {
+  if (sub == "mint" && args.size() >= 3) {
     auto amount = ParseTokens(args[2], "amount");
     if (!amount.ok()) return Fail("admin", amount.status().message());
     if (*amount <= 0) return Fail("admin", "amount must be positive");
-    return PrintOr((*api)->Post("/api/v1/admin/mint", json{{"account", args[1]}, {"amount", *amount}}),
+    json body{{"account", args[1]}, {"amount", *amount}};
+    for (size_t i = 3; i < args.size(); ++i) {
+      if (args[i] == "--provider") body["wallet"] = "provider";
+      else if (args[i] == "--ref" && i + 1 < args.size()) body["ref"] = args[++i];
+      else return Fail("admin", "unexpected argument '" + args[i] + "'", 2);
+    }
+    return PrintOr((*api)->Post("/api/v1/admin/mint", body),
                    [](const json& j) {
                      std::cout << "minted " << FormatTokens(j["amount"].get<int64_t>()) << " to "
-                               << j["account"].get<std::string>() << "; available "
+                               << j["wallet"].get<std::string>() << "; available "
                                << FormatTokens(j["available"].get<int64_t>()) << "\n";
                    });
   }

@@ -58,6 +58,11 @@ int CmdSprio(std::vector<std::string> args);
 // success (the answer in *answer when given), else the controller's error.
 std::string NodeControl(ApiClient& api, const std::string& node, const std::string& verb, const json& body,
                         json* answer);
+// cli/ledger.cc
+int CmdLedger(std::vector<std::string> args);
+int CmdStake(const std::string& op, std::vector<std::string> args);  // stake, unstake, withdraw
+int CmdRewards(std::vector<std::string> args);
+int CmdSreport(std::vector<std::string> args);
 
 // Downloads a job's output files. `dest_dir` empty: to the paths the job named
 // (relative ones against the job's submit directory), as Slurm users expect.

@@ -650,6 +650,7 @@ const std::vector<SacctField>& SacctFields() {
       {"AllocCPUS", 10, [](const json& j, V) { return std::to_string(I64(j, "cpus")); }},
       {"AllocNodes", 10, [](const json& j, V) { return std::to_string(NodeNames(j).size()); }},
       {"AllocTRES", 10, [](const json& j, V) { return AllocTres(j); }},
+      {"Burned", 14, [](const json& j, V) { return FormatTokens(I64(j, "burned")); }},
       {"Charged", 14, [](const json& j, V) { return FormatTokens(I64(j, "charged")); }},
       {"Constraints", 19, [](const json& j, V) { return Str(Spec(j), "constraint"); }},
       {"CPUTime", 10, [](const json& j, V v) { return ClockTime(ElapsedS(j, v.now_ms) * I64(j, "cpus")); }},

@@ -38,7 +38,8 @@ TOKENS + 0.5·(i-1) tokens per GPU-hour (default 1.0). Your account (named
 after $USER) is funded with --fund tokens (default 1000) on first start.
 --max-bundle-bytes caps a job's stage-in files (gmctld's option).
 Running 'up' again on an existing DIR restarts whatever is not running and
-keeps all state. 'down' stops everything (state kept unless --purge).
+keeps all state. gmctld also reads DIR/controller.conf (key = value lines,
+gmctld's option names) when it exists. 'down' stops everything (state kept unless --purge).
 )USAGE";
 
 std::string ReadText(const fs::path& p) {
@@ -150,6 +151,8 @@ Status StartController(const LocalOpts& o, json& st) {
                      // Small challenges: a local federation is verified within seconds.
                      "--challenge-matmul-n", "128", "--challenge-memory-mb", "8", "--challenge-pow-bits", "12"};
   if (o.max_bundle_bytes > 0) argv.insert(argv.end(), {"--max-bundle-bytes", std::to_string(o.max_bundle_bytes)});
+  // More controller options (fees, epochs, …) as `key = value` lines.
+  if (fs::exists(o.dir / "controller.conf")) argv.insert(argv.end(), {"--config", (o.dir / "controller.conf").string()});
   pid_t pid = Spawn(argv, o.dir / "controller.log");
   WriteText(o.dir / "pids" / "controller", std::to_string(pid) + "\n", 0644);
   bool exited = false;

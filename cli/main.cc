@@ -17,9 +17,12 @@ Slurm's commands, answering as Slurm does:
   sprio      priority factors of pending jobs
 
 GridMint's own:
-  fetch      download a job's output files      wallet     balances and history
+  fetch      download a job's output files      wallet     balances, holds, stake and history
   admin      accounts, tokens, minting          local      a controller and workers on loopback
   node       list, show, drain, resume, detach provider nodes
+  ledger     verify, export, prove, supply      sreport    spend, earnings, utilisation per period
+  stake      bond tokens to a node              unstake    start unbonding (--early: burn 5 %)
+  withdraw   collect matured unbonding stake    rewards    preview the next reward epoch
 
 Every command that talks to a controller takes --controller URL, --ca FILE and
 --token TOKEN, or reads GM_CONTROLLER, GM_CA and GM_TOKEN. 'gm COMMAND --help'
@@ -49,6 +52,10 @@ int main(int argc, char** argv) {
   if (cmd == "local") return CmdLocal(args);
   if (cmd == "node") return CmdNode(args);
   if (cmd == "sprio") return CmdSprio(args);
+  if (cmd == "ledger") return CmdLedger(args);
+  if (cmd == "stake" || cmd == "unstake" || cmd == "withdraw") return CmdStake(cmd, args);
+  if (cmd == "rewards") return CmdRewards(args);
+  if (cmd == "sreport") return CmdSreport(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::cout << kUsage;
     return 0;

@@ -83,6 +83,7 @@ void ShowJob(const json& j, int64_t now_ms) {
             << "   StdOut=" << (out.empty() ? "slurm-%j.out" : out) << "\n"
             << "   Charged=" << FormatTokens(j.value("charged", Micros{0}))
             << " Fee=" << FormatTokens(j.value("fee", Micros{0}))
+            << " Burned=" << FormatTokens(j.value("burned", Micros{0}))
             << " Refunded=" << FormatTokens(j.value("refunded", Micros{0}))
             << " Held=" << FormatTokens(j.value("held", Micros{0})) << "\n"
             << "   Providers=" << OrNull(JobProviders(j)) << "\n\n";

@@ -103,7 +103,10 @@ Result<std::unique_ptr<SqlDb>> OpenSqlite(const std::string& path) {
   sqlite3_busy_timeout(db, 5000);
   auto out = std::make_unique<SqliteDb>(db);
   GM_RETURN_IF_ERROR(out->ExecScript(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+      // 64 MiB of page cache (the default 2 MiB makes every index insert of a
+      // growing ledger read pages back from the kernel).
+      "PRAGMA cache_size=-65536;"));
   return std::unique_ptr<SqlDb>(std::move(out));
 }
 

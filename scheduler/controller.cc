@@ -74,11 +74,6 @@ void Controller::CheckOk(const Status& s, const char* what) {
   std::abort();
 }
 
-void Controller::ApplyTxOrDie(const acct::Transaction& tx) {
-  CheckOk(ledger_.Apply(tx), "ledger");
-  CheckOk(store_->ApplyTx(tx, clock_->NowUnixMs()), "ledger store");
-}
-
 Status Controller::Open() {
   if (cfg_.state_dir.empty()) return Status::InvalidArgument("no state directory given");
   std::error_code ec;
@@ -101,8 +96,6 @@ Status Controller::Open() {
   for (auto& a : accounts) accounts_[a.name] = a;
   GM_ASSIGN_OR_RETURN(auto tokens, store_->LoadTokens());
   for (auto& t : tokens) tokens_[t.hash] = t;
-  GM_ASSIGN_OR_RETURN(auto balances, store_->LoadBalances());
-  for (auto& [name, bal] : balances) ledger_.SetBalance(name, bal);
   GM_ASSIGN_OR_RETURN(next_job_id_, store_->GetCounter("next_job_id", 1));
   GM_ASSIGN_OR_RETURN(next_node_id_, store_->GetCounter("next_node_id", 1));
   int64_t now = clock_->NowUnixMs();
@@ -111,18 +104,14 @@ Status Controller::Open() {
     n.last_heartbeat_ms = now;  // each node gets a full timeout to show it is alive
     core_.UpsertNode(n);
   }
-  GM_ASSIGN_OR_RETURN(auto settled, store_->LoadSettlements());
-  for (auto& row : settled) settlements_[row.job_id].push_back(std::move(row));
   GM_ASSIGN_OR_RETURN(auto usage, store_->LoadFairShare());
   for (const auto& [account, value, as_of] : usage) core_.fairshare().Restore(account, value, as_of);
   GM_ASSIGN_OR_RETURN(auto jobs, store_->LoadJobs());
   for (auto& j : jobs) core_.Restore(std::move(j));
 
-  // Supply check at every start: the sum of all balances is zero (mint is negative).
-  Micros sum = 0;
-  for (const auto& [name, bal] : ledger_.balances()) sum += bal;
-  if (sum != 0) return Status::Corruption("ledger does not balance: sum of balances is " +
-                                          std::to_string(sum));
+  // The accounting core: genesis on a fresh store, else its stored state,
+  // checked (balances, supply, escrows against their books) before serving.
+  GM_RETURN_IF_ERROR(OpenAccounting());
 
   if (!accounts_.count("admin")) {
     std::string token;
@@ -223,6 +212,7 @@ void Controller::Routes(httplib::Server& s) {
   Handle(s, "POST", R"(/api/v1/nodes/([\w.-]+)/challenges/([0-9a-f]+))", node, bind(&Controller::AnswerChallenge));
   Handle(s, "GET", R"(/api/v1/nodes/([\w.-]+)/history)", api, bind(&Controller::NodeHistory));
   Handle(s, "POST", R"(/api/v1/nodes/([\w.-]+)/(drain|resume|detach))", api, bind(&Controller::NodeAction));
+  LedgerRoutes(s);
   s.Get(R"(/api/v1/jobs/(\d+)/bundle/([0-9a-f]{64}))",
         [this](const httplib::Request& r, httplib::Response& res) { DownloadJobBlob(r, res); });
   s.Get(R"(/api/v1/nodes/([\w.-]+)/work)",
@@ -314,20 +304,14 @@ Result<json> Controller::SubmitJob(const httplib::Request& r, const Caller& c) {
 
 json Controller::Summary(const Job& job) const {
   json j = sched::JobSummary(job, [this](const std::string& id) { return core_.FindNode(id); });
-  Micros charged = 0, fee = 0, refunded = 0;
-  std::map<std::string, Micros> providers;
-  auto it = settlements_.find(job.id);
-  if (it != settlements_.end())
-    for (const auto& s : it->second) {
-      charged += s.charged;
-      fee += s.fee;
-      refunded += s.refunded;
-      for (const auto& [account, share] : s.providers) providers[account] += share;
-    }
-  j["charged"] = charged;
-  j["fee"] = fee;
-  j["refunded"] = refunded;
-  j["providers"] = providers;
+  auto it = money_.find(job.id);
+  JobMoney m = it == money_.end() ? JobMoney{} : it->second;
+  j["charged"] = m.charged;
+  j["fee"] = m.fee;
+  j["burned"] = m.burned;
+  j["refunded"] = m.refunded;
+  j["providers"] = m.providers;
+  j["escrow"] = acct_->ledger().Balance(acct::EscrowAccount(job.id));  // what its hold keeps now
   return j;
 }
 
@@ -361,18 +345,17 @@ Result<json> Controller::GetJob(const httplib::Request& r, const Caller& c) {
   GM_ASSIGN_OR_RETURN(Job * job, JobFromPath(r, c));
   json j = Summary(*job);
   j["spec"] = job->spec;
-  json settlements = json::array();
-  for (int a = 0; a <= job->attempt; ++a) {
-    std::string ref = "settle:" + std::to_string(job->id) + ":" + std::to_string(a);
-    GM_ASSIGN_OR_RETURN(auto rows, store_->db().Query(
-        "SELECT e.account, e.amount FROM ledger_entries e JOIN ledger_tx t ON t.id = e.tx_id "
-        "WHERE t.ref = ?", {ref}));
-    if (rows.empty()) continue;
+  // Every ledger transaction of the job: holds and top-ups, one per settled
+  // usage record, partial releases at requeues, the final release.
+  GM_ASSIGN_OR_RETURN(auto txs, store_->ledger().JobTxs(job->id));
+  json transactions = json::array();
+  for (const auto& t : txs) {
     json entries = json::array();
-    for (const auto& row : rows) entries.push_back({{"account", SqlText(row[0])}, {"amount", SqlInt(row[1])}});
-    settlements.push_back({{"attempt", a}, {"entries", entries}});
+    for (const auto& e : t.tx.entries) entries.push_back({{"account", e.account}, {"amount", e.amount}});
+    transactions.push_back({{"id", t.id}, {"kind", t.tx.kind}, {"ref", t.tx.ref}, {"memo", t.tx.memo},
+                            {"entries", entries}});
   }
-  j["settlements"] = settlements;
+  j["transactions"] = transactions;
   return j;
 }
 
@@ -394,7 +377,14 @@ Result<json> Controller::CancelJob(const httplib::Request& r, const Caller& c) {
   }
   int64_t now = clock_->NowUnixMs();
   bool ended = core_.Cancel(job->id, now);
+  Booked b;
+  if (ended) CloseJobIfOver(*job, b);  // a requeued job's carried-over hold goes back
+  SqlTransaction tx(store_->db());
+  CheckOk(tx.begin_status(), "begin");
+  Persist(b);
   CheckOk(store_->SaveJob(*job), "save job");
+  CheckOk(tx.Commit(), "commit");
+  ForgetIfReleased(job->id);
   if (!ended) TouchJobNodes(*job);
   spdlog::info("job {} cancel requested by {}", job->id, c.account);
   if (ended) RunSchedule();  // a cancelled job may satisfy another's dependency
@@ -427,14 +417,19 @@ Result<json> Controller::ControlJob(const httplib::Request& r, const Caller& c) 
   } else {  // requeue: the attempt so far is the user's choice, so it is charged
     if (job->state != JobState::kRunning && job->state != JobState::kCompleting)
       return Status::FailedPrecondition("Job is not running: only a running job can be requeued");
-    SqlTransaction tx(store_->db());
-    CheckOk(tx.begin_status(), "begin");
     std::vector<std::string> nodes;
     for (const auto& a : job->alloc) nodes.push_back(a.node_id);
-    SettleAttempt(*job, std::max<int64_t>(0, now - job->start_ms), /*provider_fault=*/false);
+    Booked b;
+    SettleServed(*job, std::max<int64_t>(0, now - job->start_ms), /*provider_fault=*/false, b);
+    EndAttempt(*job, {}, b);
     core_.Requeue(job->id, now, "requeued by " + c.account, /*provider_fault=*/false);
+    CloseJobIfOver(*job, b);
+    SqlTransaction tx(store_->db());
+    CheckOk(tx.begin_status(), "begin");
+    Persist(b);
     CheckOk(store_->SaveJob(*job), "save job");
     CheckOk(tx.Commit(), "commit");
+    ForgetIfReleased(job->id);
     SaveFairShare(job->payer);
     for (const auto& n : nodes) Touch(n);
   }
@@ -553,7 +548,12 @@ Result<json> Controller::RegisterNode(const httplib::Request& r, const Caller& c
     node_keys_[n.id] = NodeKey{pubkey, 0};
     CheckOk(store_->SaveNodeKey(n.id, pubkey, 0), "save node key");
   }
+  Booked booked;
+  GM_RETURN_IF_ERROR(Book(acct_->UpsertNode({n.id, acct::ProviderWallet(n.provider), TierOf(n),
+                                             static_cast<int64_t>(n.tflops * 1000)}),
+                          booked));
   core_.UpsertNode(n);
+  Persist(booked);
   CheckOk(store_->SaveNode(*core_.FindNode(n.id)), "save node");
   CheckOk(tx.Commit(), "commit");
   spdlog::info("node {} ({}) registered by {}: {} x {} at {}/GPU-h, site {}", n.name, n.id,
@@ -575,7 +575,15 @@ Result<json> Controller::Heartbeat(const httplib::Request& r, const Caller& c) {
   if (!n) return Status::NotFound("node " + id + " is not registered");
   if (!n->up)
     return Status::FailedPrecondition("node " + n->name + " is DOWN: register again");
-  core_.Heartbeat(id, clock_->NowUnixMs());
+  int64_t now = clock_->NowUnixMs();
+  core_.Heartbeat(id, now);
+  Booked b;
+  if (Book(acct_->Heartbeat(id, now), b).ok()) {  // uptime for reputation and rewards
+    SqlTransaction tx(store_->db());
+    CheckOk(tx.begin_status(), "begin");
+    Persist(b);
+    CheckOk(tx.Commit(), "commit");
+  }
   return json::object();
 }
 
@@ -651,9 +659,15 @@ void Controller::TouchJobNodes(const Job& job) {
 void Controller::RunSchedule() {
   std::map<std::string, Micros> promised;  // holds decided in this pass, per payer
   auto can_hold = [&](const Job& job, Micros amount) {
-    Micros avail = ledger_.Balance(acct::UserWallet(job.payer)) - promised[job.payer];
-    if (avail < amount) return false;
-    promised[job.payer] += amount;
+    // A requeued job's hold carries over: only the difference is needed.
+    Micros have = 0;
+    if (const acct::EscrowState* e = acct_->escrow().Find(job.id); e && !e->released) have = e->held;
+    Micros need = amount - have;
+    if (need <= 0) return true;
+    std::string wallet = acct::UserWallet(job.payer);
+    Micros avail = acct_->ledger().Balance(wallet) + acct_->ledger().CreditLimit(wallet) - promised[job.payer];
+    if (avail < need) return false;
+    promised[job.payer] += need;
     return true;
   };
   auto decisions = core_.Schedule(clock_->NowUnixMs(), can_hold);
@@ -664,9 +678,30 @@ void Controller::RunSchedule() {
 
 void Controller::StartJob(const sched::StartDecision& d) {
   Job& job = *core_.FindJob(d.job_id);
+  acct::HoldRequest req;
+  req.job_id = job.id;
+  req.attempt = job.attempt;
+  req.payer_wallet = acct::UserWallet(job.payer);
+  req.amount = d.hold;
+  req.time_limit_ms = job.time_limit_s * 1000;
+  // The price is per GPU-hour: nodes without GPUs in the job cost nothing and
+  // are not part of its escrow; a job without GPUs has none at all.
+  for (const auto& a : job.alloc)
+    if (!a.gpu_indices.empty())
+      req.nodes.push_back({a.node_id, "", a.price, static_cast<int>(a.gpu_indices.size())});
+  Booked b;
+  if (Status s = req.nodes.empty() ? Status::OK() : Book(acct_->StartAttempt(req), b); !s.ok()) {
+    // can_hold said yes, so this is a node accounting refuses (banned) or a
+    // race with another hold: the job goes back to the queue, uncharged.
+    spdlog::error("job {}: accounting refused its start: {}", job.id, s.ToString());
+    core_.Requeue(job.id, clock_->NowUnixMs(), "accounting refused the start: " + s.message(),
+                  /*provider_fault=*/true);
+    CheckOk(store_->SaveJob(job), "save job");
+    return;
+  }
   SqlTransaction tx(store_->db());
   CheckOk(tx.begin_status(), "begin");
-  if (d.hold > 0) ApplyTxOrDie(acct::HoldTx(job.id, job.attempt, acct::UserWallet(job.payer), d.hold));
+  Persist(b);
   CheckOk(store_->SaveJob(job), "save job");
   CheckOk(tx.Commit(), "commit");
   std::string names;
@@ -676,38 +711,25 @@ void Controller::StartJob(const sched::StartDecision& d) {
   TouchJobNodes(job);
 }
 
-void Controller::SettleAttempt(Job& job, int64_t served_ms, bool provider_fault) {
-  std::vector<acct::NodeUsage> usage;
-  for (const auto& a : job.alloc) {
-    const sched::Node* n = core_.FindNode(a.node_id);
-    usage.push_back({a.node_id, acct::ProviderWallet(n ? n->provider : "unknown"), a.price,
-                     static_cast<int>(a.gpu_indices.size()), served_ms, provider_fault});
-  }
-  Micros held = ledger_.Balance(acct::EscrowAccount(job.id));
-  auto s = acct::SettleJob(job.id, job.attempt, acct::UserWallet(job.payer), held, usage, cfg_.fees);
-  if (!s.tx.entries.empty()) ApplyTxOrDie(s.tx);
-  SettlementRow row{job.id, job.attempt, s.charged, s.fee, s.refunded, {}};
-  std::map<std::string, Micros> by_provider;
-  for (size_t i = 0; i < usage.size(); ++i)
-    by_provider[usage[i].provider_wallet.substr(usage[i].provider_wallet.find(':') + 1)] += s.per_node[i].second;
-  row.providers.assign(by_provider.begin(), by_provider.end());
-  CheckOk(store_->AddSettlement(row), "save settlement");
-  settlements_[job.id].push_back(std::move(row));
-  spdlog::info("job {} attempt {} settled: charged {}, fee {}, refunded {}", job.id, job.attempt,
-               FormatTokens(s.charged), FormatTokens(s.fee), FormatTokens(s.refunded));
-}
-
 void Controller::EndJob(int64_t job_id, JobState state, int exit_code, int signal,
                         int64_t served_ms, bool provider_fault) {
   Job& job = *core_.FindJob(job_id);
   std::vector<std::string> nodes;
   for (const auto& a : job.alloc) nodes.push_back(a.node_id);
+  Booked b;
+  SettleServed(job, served_ms, provider_fault, b);
+  // A provider fault at the end (launch failed, never reported) is the batch node's.
+  EndAttempt(job, provider_fault && !job.alloc.empty() ? std::vector<std::string>{job.alloc[0].node_id}
+                                                       : std::vector<std::string>{},
+             b);
   core_.FinishJob(job_id, state, exit_code, signal, clock_->NowUnixMs());
+  CloseJobIfOver(job, b);
   SqlTransaction tx(store_->db());
   CheckOk(tx.begin_status(), "begin");
-  SettleAttempt(job, served_ms, provider_fault);
+  Persist(b);
   CheckOk(store_->SaveJob(job), "save job");
   CheckOk(tx.Commit(), "commit");
+  ForgetIfReleased(job_id);
   spdlog::info("job {} ended {} (exit {}:{})", job_id, sched::JobStateName(job.state), exit_code,
                signal);
   SaveFairShare(job.payer);
@@ -724,30 +746,40 @@ void Controller::SaveFairShare(const std::string& account) {
 
 void Controller::RequeueJob(int64_t job_id, const std::string& why) {
   Job& job = *core_.FindJob(job_id);
-  if (job.spec.requeue == false) {
-    // --no-requeue: the job ends NODE_FAIL; the lost time is still not charged.
-    std::vector<std::string> nodes;
-    for (const auto& a : job.alloc) nodes.push_back(a.node_id);
-    SqlTransaction tx(store_->db());
-    CheckOk(tx.begin_status(), "begin");
-    SettleAttempt(job, 0, /*provider_fault=*/true);
-    core_.FinishJob(job_id, JobState::kNodeFail, 0, 0, clock_->NowUnixMs());
-    CheckOk(store_->SaveJob(job), "save job");
-    CheckOk(tx.Commit(), "commit");
-    spdlog::warn("job {} ended NODE_FAIL ({}); --no-requeue", job_id, why);
-    for (const auto& n : nodes) Touch(n);
-    return;
+  std::vector<std::string> nodes, faulty;
+  for (const auto& a : job.alloc) {
+    nodes.push_back(a.node_id);
+    const sched::Node* n = core_.FindNode(a.node_id);
+    if (!n || !n->up) faulty.push_back(a.node_id);
   }
-  std::vector<std::string> nodes;
-  for (const auto& a : job.alloc) nodes.push_back(a.node_id);
+  int64_t now = clock_->NowUnixMs();
+  Booked b;
+  // Nodes that stopped answering lose 5 % of their stake (once per attempt);
+  // a job lost with a restarted worker is the batch node's fault, unslashed.
+  for (const auto& f : faulty) {
+    Status s = Book(acct_->NodeTimedOut(f, job_id, job.attempt, now), b);
+    if (!s.ok() && s.code() != Status::Code::kAlreadyExists)
+      spdlog::warn("job {}: timeout of node {} not booked: {}", job_id, f, s.ToString());
+  }
+  if (faulty.empty() && !nodes.empty()) faulty.push_back(nodes[0]);
+  // Time lost to a provider's fault is not charged; the hold carries over to
+  // the next attempt, or goes back when the job ends here.
+  EndAttempt(job, faulty, b);
+  if (job.spec.requeue == false) {
+    core_.FinishJob(job_id, JobState::kNodeFail, 0, 0, now);  // --no-requeue: NODE_FAIL
+  } else {
+    core_.Requeue(job_id, now, why, /*provider_fault=*/true);
+  }
+  CloseJobIfOver(job, b);
   SqlTransaction tx(store_->db());
   CheckOk(tx.begin_status(), "begin");
-  // Time lost to a provider's fault is not charged: the whole hold comes back.
-  SettleAttempt(job, 0, /*provider_fault=*/true);
-  core_.Requeue(job_id, clock_->NowUnixMs(), why, /*provider_fault=*/true);
+  Persist(b);
   CheckOk(store_->SaveJob(job), "save job");
   CheckOk(tx.Commit(), "commit");
-  if (sched::IsTerminal(job.state)) {
+  ForgetIfReleased(job_id);
+  if (job.spec.requeue == false) {
+    spdlog::warn("job {} ended NODE_FAIL ({}); --no-requeue", job_id, why);
+  } else if (sched::IsTerminal(job.state)) {
     spdlog::warn("job {} ended {} ({}): it was stopping when its node was lost", job_id,
                  sched::JobStateName(job.state), why);
     SaveFairShare(job.payer);
@@ -806,15 +838,31 @@ Result<json> Controller::SubmitUsage(const httplib::Request& r, const Caller& c)
                  s.message());
     NodeEvent(c.node_id, "record_rejected", {{"reason", RecordRejectionName(check.rejection)},
                                              {"message", s.message()}, {"job_id", job_id}});
+    // A record the node's key did not sign, or one that claims another node
+    // or a job the node never ran, is forged: −50 % stake and a ban.
+    if (check.rejection == RecordRejection::kBadSignature || check.rejection == RecordRejection::kWrongNode ||
+        check.rejection == RecordRejection::kJobNotAllocated) {
+      const json& seq = signed_record.record.contains("seq") ? signed_record.record["seq"] : json();
+      std::string id = c.node_id + ":" + (seq.is_number_integer() ? std::to_string(seq.get<int64_t>())
+                                                                  : "sig-" + signed_record.signature.substr(0, 16));
+      Forged(c.node_id, id, std::string(RecordRejectionName(check.rejection)) + ": " + s.message());
+    }
     return s;
   }
   const UsageRecord& rec = check.record;
   key->second.last_seq = rec.seq;
-  CheckOk(store_->SaveNodeKey(c.node_id, key->second.pubkey, rec.seq), "save node key");
+  // Stored after the record is applied (below), never before: a crash in
+  // between makes the node send it again, and applying is idempotent.
+  auto save_seq = [&] { CheckOk(store_->SaveNodeKey(c.node_id, key->second.pubkey, rec.seq), "save node key"); };
   bool current = rec.attempt == job->attempt && !job->alloc.empty() && job->alloc[0].node_id == c.node_id &&
                  (job->state == JobState::kRunning || job->state == JobState::kCompleting);
-  if (!current) return json{{"applied", false}};  // an attempt already closed or requeued
-  return ApplyJobEnd(*job, c.node_id, rec.result, rec.exit_code, rec.signal, rec.start_ms, rec.end_ms, "");
+  if (!current) {  // an attempt already closed or requeued
+    save_seq();
+    return json{{"applied", false}};
+  }
+  json out = ApplyJobEnd(*job, c.node_id, rec.result, rec.exit_code, rec.signal, rec.start_ms, rec.end_ms, "");
+  save_seq();
+  return out;
 }
 
 Result<json> Controller::UploadOutput(const httplib::Request& r, const Caller& c) {
@@ -957,16 +1005,22 @@ void Controller::IssueChallenges(const std::string& node_id, const std::vector<s
   Touch(node_id);
 }
 
-void Controller::ChallengeFailed(const std::string& node_id, const std::string& reason) {
+void Controller::ChallengeFailed(const std::string& node_id, const std::string& challenge_id,
+                                 const std::string& reason) {
   challenges_.erase(node_id);
   const sched::Node* n = core_.FindNode(node_id);
   if (!n) return;
   bool is_new = n->verification == sched::NodeTrust::kPending;
-  core_.MutateNode(node_id, [&](sched::Node& m) {
-    if (is_new) m.verification = sched::NodeTrust::kRejected;
-    else m.reputation = std::max(0.0, m.reputation * 0.98);  // failed challenge: −2 % reputation
-  });
+  // A failed challenge costs 2 % reputation (the accounting core keeps it).
+  Booked b;
+  Status booked = Book(acct_->ChallengeResult(node_id, challenge_id, false, 0, clock_->NowUnixMs()), b);
+  if (!booked.ok()) spdlog::warn("node {}: challenge result not booked: {}", node_id, booked.ToString());
+  if (is_new) core_.MutateNode(node_id, [&](sched::Node& m) { m.verification = sched::NodeTrust::kRejected; });
+  SqlTransaction tx(store_->db());
+  CheckOk(tx.begin_status(), "begin");
+  Persist(b);
   CheckOk(store_->SaveNode(*core_.FindNode(node_id)), "save node");
+  CheckOk(tx.Commit(), "commit");
   NodeEvent(node_id, is_new ? "rejected" : "challenge_failed", {{"reason", reason}});
   spdlog::warn("node {} failed verification: {}{}", n->name, reason, is_new ? " (REJECTED)" : " (−2 % reputation)");
 }
@@ -991,7 +1045,7 @@ Result<json> Controller::AnswerChallenge(const httplib::Request& r, const Caller
   NodeEvent(node_id, v.passed ? "challenge_passed" : "challenge_failed",
             {{"kind", spec.kind}, {"reason", v.reason}, {"tflops", v.tflops}, {"elapsed_ns", v.elapsed_ns}});
   if (!v.passed) {
-    ChallengeFailed(node_id, spec.kind + ": " + v.reason);
+    ChallengeFailed(node_id, cid, spec.kind + ": " + v.reason);
     RunSchedule();
     return json{{"passed", false}, {"reason", v.reason}};
   }
@@ -999,8 +1053,17 @@ Result<json> Controller::AnswerChallenge(const httplib::Request& r, const Caller
     if (spec.kind == kChallengeMatmul && v.tflops > 0) m.tflops = v.tflops;
     if (open.empty() && m.verification == sched::NodeTrust::kPending) m.verification = sched::NodeTrust::kVerified;
   });
+  Booked b;
+  Status booked = Book(acct_->ChallengeResult(node_id, cid, true, static_cast<int64_t>(v.tflops * 1000),
+                                              clock_->NowUnixMs()),
+                       b);
+  if (!booked.ok()) spdlog::warn("node {}: challenge result not booked: {}", node_id, booked.ToString());
+  SqlTransaction tx(store_->db());
+  CheckOk(tx.begin_status(), "begin");
+  Persist(b);
   const sched::Node* after = core_.FindNode(node_id);
   CheckOk(store_->SaveNode(*after), "save node");
+  CheckOk(tx.Commit(), "commit");
   if (open.empty()) {
     int64_t mean = cfg_.reverify_interval_s * 1000;
     next_verify_ms_[node_id] = clock_->NowUnixMs() + mean / 2 + static_cast<int64_t>(RandomU64() % std::max<int64_t>(1, mean));
@@ -1019,6 +1082,11 @@ Result<json> Controller::NodeHistory(const httplib::Request& r, const Caller& c)
     return Status::PermissionDenied("not allowed");
   GM_ASSIGN_OR_RETURN(auto events, store_->NodeEvents(n->id, 200));
   json out = json::array();
+  GM_ASSIGN_OR_RETURN(auto acct_events, store_->ledger().NodeEvents(n->id, 200));
+  events.insert(events.end(), acct_events.begin(), acct_events.end());
+  std::stable_sort(events.begin(), events.end(),
+                   [](const auto& a, const auto& b) { return std::get<0>(a) > std::get<0>(b); });
+  if (events.size() > 200) events.resize(200);
   for (const auto& [t, kind, detail] : events)
     out.push_back({{"time_ms", t}, {"kind", kind}, {"detail", json::parse(detail, nullptr, false)}});
   return json{{"node", NodeJson(*n)}, {"events", out}};
@@ -1198,13 +1266,33 @@ Result<json> Controller::Wallet(const httplib::Request& r, const Caller& c) {
   if (account != c.account && c.role != "admin")
     return Status::PermissionDenied("only an admin may read another account's wallet");
   if (!accounts_.count(account)) return Status::NotFound("no account named '" + account + "'");
+  const acct::Ledger& ledger = acct_->ledger();
+  const std::string user_wallet = acct::UserWallet(account), provider_wallet = acct::ProviderWallet(account);
   Micros held = 0;
-  for (const auto& [id, job] : core_.jobs())
-    if (job.payer == account) held += ledger_.Balance(acct::EscrowAccount(id));
+  json holds = json::array();
+  for (const auto& [id, e] : acct_->escrow().jobs())
+    if (e.payer_wallet == user_wallet && !e.released && e.held > 0) {
+      held += e.held;
+      holds.push_back({{"job_id", id}, {"account", acct::EscrowAccount(id)}, {"held", e.held}});
+    }
+  // Stake of the nodes this account provides: bonded, and unbonding with the
+  // time each part can be withdrawn.
+  json stakes = json::array();
+  for (const auto& [id, n] : acct_->nodes()) {
+    if (n.info.provider_wallet != provider_wallet) continue;
+    json unbonding = json::array();
+    for (const auto& u : n.stake.unbonding) unbonding.push_back({{"amount", u.amount}, {"release_at_ms", u.release_at_ms}});
+    const sched::Node* sn = core_.FindNode(id);
+    stakes.push_back({{"node_id", id}, {"name", sn ? sn->name : id},
+                      {"bonded", ledger.Balance(acct::StakeAccount(id))},
+                      {"unbonding", ledger.Balance(acct::UnbondingAccount(id))}, {"unbonding_parts", unbonding},
+                      {"trust_level", acct_->Trust(id)}, {"reputation", acct_->Reputation(id)},
+                      {"banned", n.reputation.banned}, {"draining", n.reputation.draining}});
+  }
   int limit = static_cast<int>(std::clamp<int64_t>(QueryInt(r, "limit", 20), 1, 1000));
   json history = json::array();
-  for (const std::string& wallet : {acct::UserWallet(account), acct::ProviderWallet(account)}) {
-    GM_ASSIGN_OR_RETURN(auto lines, store_->History(wallet, limit));
+  for (const std::string& wallet : {user_wallet, provider_wallet}) {
+    GM_ASSIGN_OR_RETURN(auto lines, store_->ledger().History(wallet, limit));
     for (const auto& l : lines)
       history.push_back({{"tx", l.tx_id}, {"time_ms", l.time_ms}, {"kind", l.kind}, {"ref", l.ref},
                          {"memo", l.memo}, {"amount", l.amount}, {"wallet", wallet}});
@@ -1212,11 +1300,20 @@ Result<json> Controller::Wallet(const httplib::Request& r, const Caller& c) {
   std::sort(history.begin(), history.end(),
             [](const json& a, const json& b) { return a["tx"].get<int64_t>() > b["tx"].get<int64_t>(); });
   if (static_cast<int>(history.size()) > limit) history.erase(history.begin() + limit, history.end());
-  return json{{"account", account},
-              {"available", ledger_.Balance(acct::UserWallet(account))},
-              {"held", held},
-              {"earned", ledger_.Balance(acct::ProviderWallet(account))},
-              {"history", history}};
+  json out{{"account", account},
+           {"available", ledger.Balance(user_wallet)},
+           {"held", held},
+           {"holds", holds},
+           {"earned", ledger.Balance(provider_wallet)},
+           {"stake", stakes},
+           {"history", history}};
+  // The platform's own accounts, for an admin reading its own wallet.
+  if (c.role == "admin" && account == c.account)
+    out["system"] = {{"treasury", ledger.Balance(acct::kTreasuryAccount)},
+                     {"rewards_pool", ledger.Balance(acct::kRewardsPoolAccount)},
+                     {"burn", ledger.Balance(acct::kBurnAccount)},
+                     {"minted", -ledger.Balance(acct::kMintAccount)}};
+  return out;
 }
 
 Result<json> Controller::CreateAccount(const httplib::Request& r, const Caller& c) {
@@ -1271,21 +1368,24 @@ Result<json> Controller::Mint(const httplib::Request& r, const Caller& c) {
   if (!accounts_.count(name)) return Status::NotFound("no account named '" + name + "'");
   if (!b.contains("amount") || !b["amount"].is_number_integer() || b["amount"].get<int64_t>() <= 0)
     return Status::InvalidArgument("'amount' must be a positive integer of micro-tokens");
+  std::string which = b.value("wallet", "user");
+  if (which != "user" && which != "provider")
+    return Status::InvalidArgument("'wallet' must be 'user' or 'provider', not '" + which + "'");
+  std::string wallet = which == "provider" ? acct::ProviderWallet(name) : acct::UserWallet(name);
   Micros amount = b["amount"].get<int64_t>();
-  std::string ref = "mint:" + b.value("ref", RandomHex(8));
-  auto tx = acct::MintTx(acct::UserWallet(name), amount, ref);
-  GM_RETURN_IF_ERROR(ledger_.Check(tx));
+  std::string ref = b.value("ref", RandomHex(8));
+  GM_ASSIGN_OR_RETURN(bool seen, store_->ledger().HasRef("mint:" + ref));
+  if (seen) return Status::AlreadyExists("a mint with ref '" + ref + "' was applied before");  // a retry
+  Booked bk;
+  GM_RETURN_IF_ERROR(Book(acct_->Deposit(wallet, amount, ref), bk));
   SqlTransaction dbtx(store_->db());
   CheckOk(dbtx.begin_status(), "begin");
-  Status s = store_->ApplyTx(tx, clock_->NowUnixMs());
-  if (s.code() == Status::Code::kAlreadyExists) return s;  // idempotent retry: nothing changes
-  CheckOk(s, "mint");
-  CheckOk(ledger_.Apply(tx), "ledger");
+  Persist(bk);
   CheckOk(dbtx.Commit(), "commit");
-  spdlog::info("minted {} to {}", FormatTokens(amount), name);
+  spdlog::info("minted {} to {}", FormatTokens(amount), wallet);
   RunSchedule();  // jobs waiting for funds may start now
-  return json{{"account", name}, {"amount", amount},
-              {"available", ledger_.Balance(acct::UserWallet(name))}};
+  return json{{"account", name}, {"wallet", wallet}, {"amount", amount},
+              {"available", acct_->ledger().Balance(wallet)}};
 }
 
 // ---- timers and serving --------------------------------------------------------
@@ -1311,11 +1411,11 @@ void Controller::OnTick() {
     EndJob(id, JobState::kTimeout, 0, 9, 0, /*provider_fault=*/true);
   }
   int64_t now = clock_->NowUnixMs();
-  std::vector<std::pair<std::string, std::string>> expired;
+  std::vector<std::tuple<std::string, std::string, std::string>> expired;
   for (auto& [node, open] : challenges_)
     for (const auto& ch : open)
-      if (now - ch.issued_ms > cfg_.challenge_timeout_s * 1000) expired.emplace_back(node, ch.spec.kind);
-  for (const auto& [node, kind] : expired) ChallengeFailed(node, kind + ": no answer in time");
+      if (now - ch.issued_ms > cfg_.challenge_timeout_s * 1000) expired.emplace_back(node, ch.id, ch.spec.kind);
+  for (const auto& [node, id, kind] : expired) ChallengeFailed(node, id, kind + ": no answer in time");
   for (auto& [node, due] : next_verify_ms_)
     if (due <= now && challenges_[node].empty()) {
       due = now + cfg_.reverify_interval_s * 1000;
@@ -1328,6 +1428,7 @@ void Controller::OnTick() {
     if (d.done_ms == 0 && n && n->jobs.empty()) idle_detaching.push_back(id);
   }
   for (const auto& id : idle_detaching) FinishDetach(id);
+  PeriodicLedgerWork(now);
   // Age and --begin change with time: one pass per tick keeps priorities and
   // reasons current even when no event arrives.
   RunSchedule();

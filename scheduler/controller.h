@@ -12,8 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "accounting/ledger.h"
+#include "accounting/accounting.h"
 #include "common/clock.h"
+#include "common/signing.h"
 #include "common/status.h"
 #include "scheduler/core.h"
 #include "scheduler/store.h"
@@ -34,7 +35,13 @@ struct ControllerConfig {
   int port = 6817;                           // 0 = any free port (written to STATE/url)
   std::vector<std::string> tls_names;        // extra DNS names for the certificate
   sched::Options sched;                      // time limits, heartbeat timeout, kill grace
-  acct::FeePolicy fees;                      // provider share (92 % by default)
+  // Fees and burn, genesis, rewards, staking, reputation, epoch size: the
+  // accounting core's defaults unless configured (gmctld's options).
+  acct::AccountingConfig accounting;
+  int64_t epoch_seconds = 3600;              // an audit epoch also closes after this long (if not empty)
+  int64_t reward_epoch_seconds = 86400;      // the rewards pool emits once per this period
+  // GPU model (case-insensitive substring) → reward tier; see TierOf.
+  std::vector<std::pair<std::string, std::string>> gpu_tiers;
   // Measured round-trip times between sites: sites under sched.max_group_rtt_ms
   // form one locality group for multi-node jobs.
   std::vector<std::tuple<std::string, std::string, double>> site_rtts;
@@ -101,11 +108,20 @@ class Controller {
   Result<nlohmann::json> AnswerChallenge(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> NodeHistory(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> NodeAction(const httplib::Request& r, const Caller& c);  // drain, resume, detach
+  // Ledger, staking, rewards and reports (controller_ledger.cc).
+  void LedgerRoutes(httplib::Server& s);
+  Result<nlohmann::json> LedgerSupply(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> LedgerVerify(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> LedgerExport(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> LedgerProve(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> RewardsPreview(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> StakeOp(const httplib::Request& r, const Caller& c);
+  Result<nlohmann::json> Report(const httplib::Request& r, const Caller& c);
   // Applies the end of a job attempt as its batch node reported it.
   nlohmann::json ApplyJobEnd(sched::Job& job, const std::string& node_id, const std::string& result,
                              int exit_code, int sig, int64_t start_ms, int64_t end_ms, const std::string& message);
   void IssueChallenges(const std::string& node_id, const std::vector<std::string>& kinds);
-  void ChallengeFailed(const std::string& node_id, const std::string& reason);
+  void ChallengeFailed(const std::string& node_id, const std::string& challenge_id, const std::string& reason);
   void NodeEvent(const std::string& node_id, const std::string& kind, const nlohmann::json& detail);
   uint64_t RandomU64();
   void PollWork(const httplib::Request& r, httplib::Response& res);   // long poll, own locking
@@ -132,13 +148,29 @@ class Controller {
               bool provider_fault = false);
   void RequeueJob(int64_t job_id, const std::string& why);
   void SaveFairShare(const std::string& account);
-  void SettleAttempt(sched::Job& job, int64_t served_ms, bool provider_fault);
+  // Money (controller_ledger.cc). Accounting calls are gathered in a Booked
+  // and stored by Persist in the caller's database transaction.
+  struct Booked {
+    std::vector<acct::Effects> effects;
+    std::vector<UsageRow> usage;
+  };
+  Status OpenAccounting();
+  Status Book(Result<acct::Effects> r, Booked& b);
+  void Persist(Booked& b);
+  void SyncNode(const std::string& node_id);
+  std::string TierOf(const sched::Node& n) const;
+  // One usage record per allocated node for `served_ms` of the open attempt.
+  void SettleServed(const sched::Job& job, int64_t served_ms, bool provider_fault, Booked& b);
+  void EndAttempt(const sched::Job& job, const std::vector<std::string>& faulty, Booked& b);
+  void CloseJobIfOver(const sched::Job& job, Booked& b);
+  void ForgetIfReleased(int64_t job_id);
+  void Forged(const std::string& node_id, const std::string& record_id, const std::string& why);
+  void PeriodicLedgerWork(int64_t now_ms);
   void OnTick();
   nlohmann::json WorkFor(const std::string& node_id);
   nlohmann::json LaunchPayload(const sched::Job& job);
   void Touch(const std::string& node_id);  // wakes that node's long poll
   void TouchJobNodes(const sched::Job& job);
-  void ApplyTxOrDie(const acct::Transaction& tx);
   void CheckOk(const Status& s, const char* what);
   Status IssueToken(const std::string& account, const std::string& kind, const std::string& node_id,
                     std::string* token);
@@ -150,10 +182,14 @@ class Controller {
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<ControllerStore> store_;
   sched::Scheduler core_;   // options validated by the caller (Scheduler::ValidateOptions)
-  acct::Ledger ledger_;
+  std::unique_ptr<acct::Accounting> acct_;
+  std::unique_ptr<SigningKey> signing_key_;  // STATE/controller.key: signs audit epochs
+  std::string controller_pubkey_;            // its public key, hex (also STATE/controller.pub)
+  std::map<int64_t, JobMoney> money_;        // what each job paid (sacct, scontrol)
+  int64_t last_epoch_close_ms_ = 0;
+  int64_t next_reward_ms_ = 0;
   std::map<std::string, AccountRow> accounts_;
   std::map<std::string, TokenRow> tokens_;   // by hash
-  std::map<int64_t, std::vector<SettlementRow>> settlements_;  // by job id
   struct NodeKey {
     std::string pubkey;     // Ed25519, hex
     int64_t last_seq = 0;   // last usage-record sequence accepted

@@ -3,11 +3,14 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
 
+#include "accounting/accounting.h"
+#include "common/money.h"
 #include "common/slurm_time.h"
 #include "scheduler/controller.h"
 #include "scheduler/partition_config.h"
@@ -40,7 +43,10 @@ int main(int argc, char** argv) {
   std::string listen, config_file, default_limit, max_limit, log_level;
   int heartbeat_timeout_s = 30, kill_grace_s = 30, fee_bp = 800;
   double full_pass_s = 10;
-  std::vector<std::string> partitions, site_rtts;
+  std::vector<std::string> partitions, site_rtts, genesis_allocations, gpu_tiers;
+  std::string genesis_supply;
+  int64_t unbonding_s = 0;
+  gm::acct::AccountingConfig& ac = cfg.accounting;
   bool no_backfill = false;
   gm::sched::ScoreWeights& w = cfg.sched.score;
   gm::sched::PriorityWeights& pw = cfg.sched.priority;
@@ -93,6 +99,28 @@ int main(int argc, char** argv) {
        "largest round trip inside one locality group")
       ("platform-fee-bp", po::value(&fee_bp)->default_value(800),
        "platform fee in basis points of each charge (800 = 8 %); the provider gets the rest")
+      ("fee-burn-bp", po::value(&ac.fees.fee_burn_bp)->default_value(ac.fees.fee_burn_bp),
+       "share of the platform fee that is burned, in basis points (2500 = a quarter: 2 % of the charge)")
+      ("genesis-supply", po::value(&genesis_supply)->default_value("1000000000"),
+       "tokens minted at genesis (first start of a fresh database)")
+      ("genesis-rewards-pool-bp", po::value(&ac.genesis.rewards_pool_bp)->default_value(ac.genesis.rewards_pool_bp),
+       "share of the genesis placed in the rewards pool (basis points); the treasury gets what no one else does")
+      ("genesis-allocation", po::value(&genesis_allocations)->multitoken()->composing(),
+       "'WALLET=BP': a genesis share for user:NAME or provider:NAME (repeatable)")
+      ("epoch-max-txs", po::value(&ac.audit.epoch_max_txs)->default_value(ac.audit.epoch_max_txs),
+       "an audit epoch closes when it holds this many ledger transactions")
+      ("epoch-seconds", po::value(&cfg.epoch_seconds)->default_value(cfg.epoch_seconds),
+       "an audit epoch that is not empty also closes after this many seconds")
+      ("reward-epoch-seconds", po::value(&cfg.reward_epoch_seconds)->default_value(cfg.reward_epoch_seconds),
+       "the rewards pool emits provider rewards once per this many seconds")
+      ("halving-period-epochs", po::value(&ac.rewards.halving_period_epochs)->default_value(ac.rewards.halving_period_epochs),
+       "reward emission halves every this many reward epochs")
+      ("unbonding-period", po::value(&unbonding_s)->default_value(ac.staking.unbonding_period_ms / 1000),
+       "seconds unstaked tokens wait before they can be withdrawn")
+      ("early-unstake-burn-bp", po::value(&ac.staking.early_unstake_burn_bp)->default_value(ac.staking.early_unstake_burn_bp),
+       "share burned when stake leaves without waiting out the unbonding period (basis points)")
+      ("gpu-tier", po::value(&gpu_tiers)->multitoken()->composing(),
+       "'MODEL=TIER': reward tier (consumer, datacenter, flagship) of GPU models containing MODEL (repeatable)")
       ("max-bundle-bytes", po::value(&cfg.max_bundle_bytes)->default_value(256ll << 20),
        "largest total of a job's stage-in files")
       ("max-output-bytes", po::value(&cfg.max_output_bytes)->default_value(64ll << 20),
@@ -182,7 +210,48 @@ int main(int argc, char** argv) {
   }
   cfg.sched.heartbeat_timeout_ms = heartbeat_timeout_s * 1000LL;
   cfg.sched.kill_grace_s = kill_grace_s;
-  cfg.fees.provider_share_bp = 10000 - fee_bp;
+  ac.fees.provider_share_bp = 10000 - fee_bp;
+  ac.staking.unbonding_period_ms = unbonding_s * 1000;
+  ac.reputation.heartbeat_timeout_ms = cfg.sched.heartbeat_timeout_ms;
+  auto supply = gm::ParseTokens(genesis_supply, "--genesis-supply");
+  if (!supply.ok()) {
+    std::cerr << "gmctld: error: " << supply.status().message() << "\n";
+    return 2;
+  }
+  ac.genesis.total_supply = *supply;
+  for (const auto& text : genesis_allocations) {
+    auto eq = text.find('=');
+    int bp = -1;
+    try {
+      if (eq != std::string::npos) bp = std::stoi(text.substr(eq + 1));
+    } catch (...) {
+    }
+    if (eq == std::string::npos || bp < 0) {
+      std::cerr << "gmctld: error: --genesis-allocation wants WALLET=BASIS_POINTS, not '" << text << "'\n";
+      return 2;
+    }
+    ac.genesis.allocations.push_back({text.substr(0, eq), bp});
+  }
+  for (const auto& text : gpu_tiers) {
+    auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "gmctld: error: --gpu-tier wants MODEL=TIER, not '" << text << "'\n";
+      return 2;
+    }
+    std::string tier = text.substr(eq + 1);
+    const auto& tiers = ac.rewards.tiers;
+    if (std::none_of(tiers.begin(), tiers.end(), [&](const auto& t) { return t.name == tier; })) {
+      std::cerr << "gmctld: error: --gpu-tier: unknown tier '" << tier << "' (consumer, datacenter, flagship)\n";
+      return 2;
+    }
+    cfg.gpu_tiers.emplace_back(text.substr(0, eq), tier);
+  }
+  if (auto v = gm::acct::ValidateConfig(ac); !v.ok() || cfg.epoch_seconds < 1 || cfg.reward_epoch_seconds < 1) {
+    std::cerr << "gmctld: error: "
+              << (!v.ok() ? v.message() : std::string("--epoch-seconds and --reward-epoch-seconds must be at least 1"))
+              << "\n";
+    return 2;
+  }
 
   // Signals go to one thread that stops the server; handlers do nothing unsafe.
   sigset_t set;

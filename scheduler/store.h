@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "accounting/ledger.h"
 #include "common/sql.h"
 #include "scheduler/core.h"
+#include "scheduler/ledger_store.h"
 
 namespace gm {
 
@@ -34,13 +34,6 @@ struct OutputRow {
   std::string path;     // where the controller keeps the bytes
 };
 
-struct SettlementRow {    // what one attempt of a job cost, for sacct and scontrol
-  int64_t job_id = 0;
-  int attempt = 0;
-  Micros charged = 0, fee = 0, refunded = 0;
-  std::vector<std::pair<std::string, Micros>> providers;  // provider account -> share
-};
-
 // An operator's or provider's drain of a node: who and when (the reason is
 // on the node itself). Kept until the node is resumed.
 struct NodeDrainRow {
@@ -59,18 +52,15 @@ struct NodeDetachRow {
   int64_t done_ms = 0;
 };
 
-struct LedgerLine {       // one entry of an account's history
-  int64_t tx_id = 0;
-  int64_t time_ms = 0;
-  std::string kind, ref, memo;
-  Micros amount = 0;
-};
-
 class ControllerStore {
  public:
-  explicit ControllerStore(std::unique_ptr<SqlDb> db) : db_(std::move(db)) {}
+  explicit ControllerStore(std::unique_ptr<SqlDb> db) : db_(std::move(db)), ledger_(*db_) {}
   SqlDb& db() { return *db_; }
+  // The accounting core's rows (ledger, epochs, escrows, node accounts).
+  LedgerStore& ledger() { return ledger_; }
 
+  // Creates the tables. FailedPrecondition when the database still holds a
+  // ledger of the first-cut settlement (before the accounting core).
   Status Migrate();
 
   Status SaveJob(const sched::Job& job);
@@ -78,19 +68,10 @@ class ControllerStore {
   Result<std::vector<sched::Job>> LoadJobs();
   Result<std::vector<sched::Node>> LoadNodes();
 
-  // Inserts the transaction and its entries and moves the balances.
-  // AlreadyExists if a transaction with the same ref was applied before.
-  Status ApplyTx(const acct::Transaction& tx, int64_t now_ms);
-  Result<std::vector<std::pair<std::string, Micros>>> LoadBalances();
-  Result<std::vector<LedgerLine>> History(const std::string& ledger_account, int limit);
-
   Status CreateAccount(const AccountRow& a, int64_t now_ms);
   Result<std::vector<AccountRow>> LoadAccounts();
   Status AddToken(const TokenRow& t, int64_t now_ms);
   Result<std::vector<TokenRow>> LoadTokens();
-
-  Status AddSettlement(const SettlementRow& s);
-  Result<std::vector<SettlementRow>> LoadSettlements();
 
   Status AddOutput(const OutputRow& o);
   Result<std::vector<OutputRow>> ListOutputs(int64_t job_id, int attempt);
@@ -122,6 +103,7 @@ class ControllerStore {
 
  private:
   std::unique_ptr<SqlDb> db_;
+  LedgerStore ledger_;
 };
 
 }  // namespace gm

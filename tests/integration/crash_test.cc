@@ -9,13 +9,14 @@
 #include <gtest/gtest.h>
 
 #include "tests/integration/federation.h"
+#include "tests/integration/money_rule.h"
 
 namespace gm::itest {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int64_t kFund = 1000LL * 1'000'000;  // what gm local up gives the user
+constexpr int64_t kFund = 1000 * kMicrosPerToken;  // what gm local up gives the user
 
 class CrashTest : public ::testing::Test {
  protected:
@@ -107,21 +108,22 @@ TEST_F(CrashTest, Kill9OfControllerLosesAndDoublesNothing) {
   auto all = fed_->Jobs();
   ASSERT_TRUE(all.ok()) << all.status().message();
   EXPECT_EQ(all->size(), ids.size());
-  int64_t charged = 0, fees = 0;
+  int64_t charged = 0, treasury_fees = 0, burned = 0;
   std::map<std::string, int64_t> earned;
   for (const auto& job : jobs) {
     const std::string id = std::to_string(job["id"].get<int64_t>());
     EXPECT_EQ(job["state"], "COMPLETED") << job.dump();
     EXPECT_EQ(job["attempt"], 0) << "job " << id << " was run again";
-    ASSERT_EQ(job["settlements"].size(), 1u) << job.dump();
-    for (const auto& e : job["settlements"][0]["entries"]) {
-      std::string acct = e["account"];
-      int64_t amount = e["amount"];
-      if (acct == "treasury") fees += amount;
-      else if (acct.rfind("provider:", 0) == 0) earned[acct.substr(9)] += amount;
-      else if (acct == "escrow:" + id) charged -= amount;  // the hold…
-      else if (acct == "user:" + user) charged -= amount;  // …less the refund
-    }
+    JobBooks b = BooksOf(job, user);
+    // One hold, at most one usage record (one node each; none when the
+    // charge rounds to zero), one release: nothing doubled.
+    EXPECT_LE(b.usage_txs, 1) << job.dump();
+    EXPECT_EQ(job["transactions"].size(), 2u + b.usage_txs) << job.dump();
+    EXPECT_EQ(b.held, job["held"].get<int64_t>()) << job.dump();
+    charged += b.Charge();
+    treasury_fees += b.treasury;
+    burned += b.burned;
+    for (const auto& [p, v] : b.shares) earned[p] += v;
     // One output file, with the marker once.
     auto outs = fed_->UserGet("/api/v1/jobs/" + id + "/outputs");
     ASSERT_TRUE(outs.ok()) << outs.status().message();
@@ -150,9 +152,16 @@ TEST_F(CrashTest, Kill9OfControllerLosesAndDoublesNothing) {
     EXPECT_EQ(e, earned[p]) << p;
     providers_total += e;
   }
-  int64_t treasury = kFund - available - held - providers_total;
-  EXPECT_EQ(treasury, fees);
-  EXPECT_EQ(charged, providers_total + fees);
+  EXPECT_EQ(charged, providers_total + treasury_fees + burned);
+  auto supply = fed_->UserGet("/api/v1/ledger/supply");
+  ASSERT_TRUE(supply.ok()) << supply.status().message();
+  EXPECT_EQ((*supply)["minted"].get<int64_t>(), kGenesisSupply + kFund) << supply->dump();
+  EXPECT_EQ((*supply)["burned"].get<int64_t>(), burned) << supply->dump();
+  EXPECT_EQ((*supply)["treasury"].get<int64_t>(), GenesisTreasury() + treasury_fees) << supply->dump();
+  EXPECT_EQ((*supply)["sum_of_balances"].get<int64_t>(), kGenesisSupply + kFund - burned);
+  // The audit trail re-derives every balance and root, signatures included.
+  ProcResult v = fed_->RunAdmin({"ledger", "verify"});
+  EXPECT_EQ(v.exit_code, 0) << v.Describe();
 }
 
 // The node's work generation as the controller counts it now (a read: it
@@ -255,14 +264,10 @@ TEST(CrashRestartTest, CancelOfAJobItsNodeNeverStartedEndsPromptly) {
                            << y_done.status().message();
   EXPECT_EQ((*y_done)["state"], "CANCELLED");
   // Nothing ran: the whole hold comes back.
-  ASSERT_EQ((*y_done)["settlements"].size(), 1u) << y_done->dump();
-  int64_t hold_amount = 0, refund = 0;
-  for (const auto& e : (*y_done)["settlements"][0]["entries"]) {
-    if (e["account"] == "escrow:" + std::to_string(*y)) hold_amount = -e["amount"].get<int64_t>();
-    if (e["account"] == std::string("user:") + Federation::kUser) refund = e["amount"].get<int64_t>();
-  }
-  EXPECT_GT(hold_amount, 0);
-  EXPECT_EQ(refund, hold_amount) << "a job that never ran was charged: " << y_done->dump();
+  JobBooks b = BooksOf(*y_done, Federation::kUser);
+  EXPECT_GT(b.held, 0) << y_done->dump();
+  EXPECT_EQ(b.usage_txs, 0) << y_done->dump();
+  EXPECT_EQ(b.refunded, b.held) << "a job that never ran was charged: " << y_done->dump();
   EXPECT_TRUE(fed->JobProcesses("sleep").empty());
 }
 

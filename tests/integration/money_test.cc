@@ -1,38 +1,24 @@
-// Settlement through the real controller: escrow holds, charges by the
-// documented price rule, provider shares, the platform fee, refunds, supply
-// conservation, and jobs that wait for funds.
+// Settlement through the real controller: escrow holds, per-record charges
+// by the documented price rule, provider shares, the platform fee and its
+// burned quarter, refunds, supply conservation (with the genesis), and jobs
+// that wait for funds. Expected figures come from tests/integration/money_rule.h.
 #include <filesystem>
 #include <map>
 
 #include <gtest/gtest.h>
 
 #include "tests/integration/federation.h"
+#include "tests/integration/money_rule.h"
 
 namespace gm::itest {
 namespace {
 
-constexpr int64_t kMicrosPerToken = 1'000'000;
 constexpr int64_t kFund = 1000 * kMicrosPerToken;  // what gm local up gives the user
-constexpr int64_t kProviderShareBp = 9200;         // 92 % to the provider
-constexpr int64_t kMsPerHour = 3'600'000;
-
-int64_t FloorMulDiv(int64_t a, int64_t b, int64_t c) {
-  return static_cast<int64_t>(static_cast<__int128>(a) * b / c);
-}
 
 // A node as /api/v1/nodes describes it.
 struct NodeInfo {
   std::string provider;
   int64_t price = 0;  // micro-tokens per GPU-hour
-};
-
-// One job's settlement, taken apart.
-struct Settled {
-  int64_t hold = 0;      // what the escrow released (the negated escrow entry)
-  int64_t refund = 0;    // back to the payer
-  int64_t fee = 0;       // to the treasury
-  std::map<std::string, int64_t> shares;  // provider account name -> share
-  int64_t Charge() const { return hold - refund; }
 };
 
 class MoneyTest : public ::testing::Test {
@@ -54,66 +40,52 @@ class MoneyTest : public ::testing::Test {
     return w.ok() ? (*w)[field].get<int64_t>() : -1;
   }
 
-  // Parses the job's only settlement; fails the test if its shape is wrong.
-  Settled SettlementOf(const json& job, const std::string& payer) {
-    Settled s;
-    const std::string id = std::to_string(job["id"].get<int64_t>());
-    EXPECT_EQ(job["settlements"].size(), 1u) << job.dump();
-    if (job["settlements"].size() != 1) return s;
-    EXPECT_EQ(job["settlements"][0]["attempt"], 0);
-    int64_t sum = 0;
-    for (const auto& e : job["settlements"][0]["entries"]) {
-      std::string acct = e["account"];
-      int64_t amount = e["amount"];
-      sum += amount;
-      if (acct == "escrow:" + id) s.hold = -amount;
-      else if (acct == "user:" + payer) s.refund = amount;
-      else if (acct == "treasury") s.fee = amount;
-      else if (acct.rfind("provider:", 0) == 0) s.shares[acct.substr(9)] = amount;
-      else ADD_FAILURE() << "unexpected ledger account " << acct << " in " << job.dump();
-    }
-    EXPECT_EQ(sum, 0) << "settlement does not balance: " << job.dump();
-    return s;
-  }
-
   // Checks a settled job against the documented rule: the hold is, per node,
-  // floor(price × GPUs × time limit / 1 h); each node is charged
-  // floor(price × GPUs × served_ms / 1 h) for one served time no longer than
-  // the job ran; each provider gets floor(charge × 92 %); the fee is the rest
-  // of the charge; the refund is the rest of the hold.
-  void ExpectChargedByTheRule(const json& job, const Settled& s) {
+  // floor(price × GPUs × time limit / 1 h); one usage record per node is
+  // charged floor(price × GPUs × served_ms / 1 h) for one served time no
+  // longer than the job ran; each provider gets floor(charge × 92 %); of the
+  // fee (the rest of the charge) floor(fee × 25 %) is burned and the rest
+  // goes to the treasury; the rest of the hold is refunded.
+  void ExpectChargedByTheRule(const json& job, const JobBooks& s) {
     auto names = job["node_names"].get<std::vector<std::string>>();
     ASSERT_FALSE(names.empty());
     int gpn = job["gpus"].get<int>() / static_cast<int>(names.size());
     int64_t limit_ms = job["time_limit_s"].get<int64_t>() * 1000;
     int64_t want_hold = 0;
     for (const auto& n : names) want_hold += FloorMulDiv(nodes_[n].price * gpn, limit_ms, kMsPerHour);
-    EXPECT_EQ(s.hold, want_hold) << job.dump();
+    EXPECT_EQ(s.held, want_hold) << job.dump();
     EXPECT_EQ(job["held"].get<int64_t>(), want_hold);
+    // One usage record per node (none for a node whose charge rounds to zero).
+    EXPECT_LE(s.usage_txs, static_cast<int>(names.size())) << job.dump();
 
     int64_t ran_ms = job["end_ms"].get<int64_t>() - job["start_ms"].get<int64_t>();
     ASSERT_GT(ran_ms, 0);
     int64_t share_sum = 0;
     for (const auto& [p, v] : s.shares) share_sum += v;
-    EXPECT_EQ(s.Charge(), share_sum + s.fee) << "charge != provider shares + fee: " << job.dump();
+    EXPECT_EQ(s.Charge(), share_sum + s.Fee()) << "charge != provider shares + fee: " << job.dump();
     EXPECT_GT(s.Charge(), 0) << "a job that ran was not charged: " << job.dump();
 
     int64_t match_ms = -1;
     for (int64_t ms = 0; ms <= ran_ms && match_ms < 0; ++ms) {
       std::map<std::string, int64_t> shares;
-      int64_t charge = 0, fee = 0;
+      int64_t charge = 0, treasury = 0, burned = 0;
       for (const auto& n : names) {
-        int64_t c = FloorMulDiv(nodes_[n].price * gpn, ms, kMsPerHour);
-        int64_t share = FloorMulDiv(c, kProviderShareBp, 10'000);
-        charge += c;
-        fee += c - share;
-        shares[nodes_[n].provider] += share;
+        Split sp = SplitFor(nodes_[n].price, gpn, ms);
+        charge += sp.charge;
+        treasury += sp.treasury;
+        burned += sp.burned;
+        shares[nodes_[n].provider] += sp.provider;
       }
       for (auto it = shares.begin(); it != shares.end();) it = it->second == 0 ? shares.erase(it) : std::next(it);
-      if (charge == s.Charge() && fee == s.fee && shares == s.shares) match_ms = ms;
+      if (charge == s.Charge() && treasury == s.treasury && burned == s.burned && shares == s.shares) match_ms = ms;
     }
     EXPECT_GE(match_ms, 0) << "no served time up to " << ran_ms
                            << " ms explains the charges of job " << job.dump();
+    // What sacct shows is the same money.
+    EXPECT_EQ(job["charged"].get<int64_t>(), s.Charge());
+    EXPECT_EQ(job["fee"].get<int64_t>(), s.Fee());
+    EXPECT_EQ(job["burned"].get<int64_t>(), s.burned);
+    EXPECT_EQ(job["refunded"].get<int64_t>(), s.refunded);
   }
 
   std::unique_ptr<Federation> fed_;
@@ -154,13 +126,14 @@ TEST_F(MoneyTest, SettlementFollowsThePriceRuleAndConservesTokens) {
   }
   EXPECT_EQ(jobs[1]["node_names"].size(), 2u);
 
-  int64_t charged = 0, fees = 0;
+  int64_t charged = 0, treasury_fees = 0, burned = 0;
   std::map<std::string, int64_t> earned;
   for (const auto& job : jobs) {
-    Settled s = SettlementOf(job, user);
+    JobBooks s = BooksOf(job, user);
     ExpectChargedByTheRule(job, s);
     charged += s.Charge();
-    fees += s.fee;
+    treasury_fees += s.treasury;
+    burned += s.burned;
     for (const auto& [p, v] : s.shares) earned[p] += v;
   }
   // Both providers earned something: the two-node job used both nodes.
@@ -175,11 +148,19 @@ TEST_F(MoneyTest, SettlementFollowsThePriceRuleAndConservesTokens) {
     EXPECT_EQ(e, earned[n.provider]) << n.provider;
     providers_total += e;
   }
-  // Supply: everything minted is somewhere. The treasury has no wallet to
-  // read, so what is left for it must be exactly the fees the settlements paid.
-  int64_t treasury = kFund - available - held - providers_total;
-  EXPECT_EQ(treasury, fees);
-  EXPECT_GT(fees, 0);
+  // Supply: the genesis and the user's fund were minted; what the jobs burned
+  // left; the treasury holds its genesis share plus the unburned fees.
+  auto supply = fed_->UserGet("/api/v1/ledger/supply");
+  ASSERT_TRUE(supply.ok()) << supply.status().message();
+  EXPECT_EQ((*supply)["minted"].get<int64_t>(), kGenesisSupply + kFund) << supply->dump();
+  EXPECT_EQ((*supply)["burned"].get<int64_t>(), burned) << supply->dump();
+  EXPECT_EQ((*supply)["sum_of_balances"].get<int64_t>(), kGenesisSupply + kFund - burned) << supply->dump();
+  EXPECT_EQ((*supply)["treasury"].get<int64_t>(), GenesisTreasury() + treasury_fees) << supply->dump();
+  EXPECT_EQ((*supply)["rewards_pool"].get<int64_t>(), GenesisPool()) << supply->dump();
+  EXPECT_EQ((*supply)["circulating"].get<int64_t>(), kGenesisSupply + kFund - burned - GenesisPool());
+  EXPECT_EQ(charged, providers_total + treasury_fees + burned);
+  EXPECT_GT(treasury_fees, 0);
+  EXPECT_GT(burned, 0) << "no part of the fees was burned";
 }
 
 TEST_F(MoneyTest, JobWaitsForFundsThenRuns) {
@@ -222,7 +203,8 @@ TEST_F(MoneyTest, JobWaitsForFundsThenRuns) {
   ASSERT_TRUE(done.ok()) << done.status().message();
   EXPECT_EQ((*done)["state"], "COMPLETED");
 
-  Settled s = SettlementOf(*done, "poor");
+  JobBooks s = BooksOf(*done, "poor");
+  ExpectChargedByTheRule(*done, s);
   EXPECT_EQ(Field("poor", "available"), 100 * kMicrosPerToken + 1 - s.Charge());
   EXPECT_EQ(Field("poor", "held"), 0);
   // The poor job's fetched output proves it really ran.
