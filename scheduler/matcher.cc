@@ -197,20 +197,24 @@ void NodeIndex::Update(size_t i) {
   gs.max_cpus = std::max(gs.max_cpus, r.cpus);
   gs.max_mem = std::max(gs.max_mem, r.mem_mb);
   if (!r.schedulable) return;
+  // The level a node is filed under: its free GPUs, or 0 when no job at all
+  // can join it (every job needs a CPU; an exclusive job takes the node), so
+  // that searches for GPUs do not walk past nodes that cannot take them.
+  const int level = (r.exclusive || r.cpus_free <= 0) ? 0 : r.gpus_free;
   auto& per_free = buckets_[r.model];
-  if (static_cast<int>(per_free.size()) <= r.gpus_free) per_free.resize(r.gpus_free + 1);
-  per_free[r.gpus_free].insert({-keys_[i], i});
-  Count(g, r.model, r.gpus_free, +1);
+  if (static_cast<int>(per_free.size()) <= level) per_free.resize(level + 1);
+  per_free[level].insert({-keys_[i], i});
+  Count(g, r.model, level, +1);
   auto& levels = levels_[g];
   auto& maxes = level_max_[g];
-  if (static_cast<int>(levels.size()) <= r.gpus_free) {
-    levels.resize(r.gpus_free + 1);
-    maxes.resize(r.gpus_free + 1, -std::numeric_limits<double>::infinity());
+  if (static_cast<int>(levels.size()) <= level) {
+    levels.resize(level + 1);
+    maxes.resize(level + 1, -std::numeric_limits<double>::infinity());
   }
-  level_pos_[i] = levels[r.gpus_free].size();
-  levels[r.gpus_free].push_back(i);
-  maxes[r.gpus_free] = std::max(maxes[r.gpus_free], keys_[i]);
-  s = Slot{r.model, r.gpus_free, keys_[i]};
+  level_pos_[i] = levels[level].size();
+  levels[level].push_back(i);
+  maxes[level] = std::max(maxes[level], keys_[i]);
+  s = Slot{r.model, level, keys_[i]};
 }
 
 void NodeIndex::Count(size_t g, int model, int free, int delta) {

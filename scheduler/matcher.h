@@ -164,7 +164,9 @@ class NodeIndex {
   uint64_t gen_ = 1;
   std::map<std::string, int> model_ids_;   // lower-case name -> id
   std::map<std::string, int> region_ids_, feature_ids_;
-  // buckets_[model][free GPUs]: (−key, node index), best first.
+  // buckets_[model][level]: (−key, node index), best first; a node's level
+  // is its free GPUs, or 0 when it cannot take any job (no free CPU, or an
+  // exclusive job on it).
   std::vector<std::vector<std::set<std::pair<double, size_t>>>> buckets_;
   std::vector<Slot> slots_;
   std::vector<Rec> recs_;
@@ -175,8 +177,8 @@ class NodeIndex {
   std::vector<std::string> group_names_;
   std::vector<std::vector<size_t>> group_members_;
   std::vector<size_t> group_of_;
-  // cum_[group][model][f] = schedulable nodes of that model with at least f
-  // free GPUs; cum_any_[group][f] the same over all models.
+  // cum_[group][model][f] = schedulable nodes of that model at level f or
+  // above; cum_any_[group][f] the same over all models.
   std::vector<std::vector<std::vector<int>>> cum_;
   std::vector<std::vector<int>> cum_any_;
   // What a group's nodes could ever offer (only widened, rebuilt with the
@@ -196,8 +198,8 @@ class NodeIndex {
   std::vector<double> group_max_key_;
   mutable std::vector<size_t> groups_by_key_;
   mutable bool groups_by_key_stale_ = true;
-  // levels_[group][f]: the group's schedulable nodes with exactly f free
-  // GPUs (unordered; level_pos_[i] is node i's place in its list).
+  // levels_[group][f]: the group's schedulable nodes at level f (unordered;
+  // level_pos_[i] is node i's place in its list).
   std::vector<std::vector<std::vector<size_t>>> levels_;
   std::vector<size_t> level_pos_;
   // level_max_[group][f]: at least the highest key in levels_[group][f]
