@@ -495,6 +495,105 @@ TEST_F(SchedulerTest, ReservationSeesWhatAnExclusiveJobWillFree) {
   EXPECT_EQ(s.FindJob(3)->expected_start_ms, 600'000);  // when both nodes are free again
 }
 
+// ---- incremental passes ------------------------------------------------------------
+
+Options IncrementalOnly() {
+  Options o;
+  o.full_pass_interval_ms = int64_t{1} << 50;  // full passes only when something asks for one
+  return o;
+}
+
+TEST(SchedulerIncrementalTest, AJobWaitingForRoomStartsWhenANodeGainsIt) {
+  Scheduler s(IncrementalOnly());
+  s.UpsertNode(MakeNode("n1", 2, T, "a"));
+  s.UpsertNode(MakeNode("n2", 2, 2 * T, "b"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 2), 0).ok());
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 2), 0).ok());
+  ASSERT_EQ(s.Schedule(0, kRich).size(), 2u);   // the full pass fills both nodes
+  ASSERT_TRUE(s.Submit(MakeJob(3, 1, 1), 1).ok());
+  EXPECT_TRUE(s.Schedule(1, kRich).empty());    // nothing has room
+  EXPECT_EQ(s.FindJob(3)->reason, "Resources");
+  s.FinishJob(2, JobState::kCompleted, 0, 0, 2'000);
+  auto d = s.Schedule(2'000, kRich);            // incremental: only n2 gained room
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].job_id, 3);
+  EXPECT_EQ(s.FindJob(3)->alloc[0].node_id, "n2");
+}
+
+TEST(SchedulerIncrementalTest, ReservationViewNamesItsJobTimeAndNodes) {
+  Scheduler s(IncrementalOnly());
+  s.UpsertNode(MakeNode("n1", 4, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 2, 600), 0).ok());
+  s.Schedule(0, kRich);
+  EXPECT_FALSE(s.reservation());                // nobody waits
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 4, 600), 1).ok());
+  s.Schedule(1'000, kRich);
+  auto r = s.reservation();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->job_id, 2);
+  EXPECT_EQ(r->start_ms, 600'000);
+  EXPECT_EQ(r->node_ids, std::vector<std::string>{"n1"});
+  s.FinishJob(1, JobState::kCompleted, 0, 0, 5'000);
+  ASSERT_EQ(s.Schedule(5'000, kRich).size(), 1u);  // job 2 starts early: no one waits any more
+  EXPECT_FALSE(s.reservation());
+}
+
+TEST(SchedulerIncrementalTest, AHigherJobTakingTheReservedNodeMovesTheReservation) {
+  Scheduler s(IncrementalOnly());
+  s.UpsertNode(MakeNode("n1", 2, T, "a"));
+  s.UpsertNode(MakeNode("n2", 2, T, "b"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 2, 600), 0).ok());    // n1 until 600
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 2, 1200), 0).ok());   // n2 until 1200
+  ASSERT_EQ(s.Schedule(0, kRich).size(), 2u);
+  ASSERT_TRUE(s.Submit(MakeJob(3, 1, 2, 600), 1).ok());
+  s.Schedule(1'000, kRich);
+  ASSERT_EQ(s.FindJob(3)->expected_start_ms, 600'000);     // on n1, when job 1 ends
+  // A job of higher priority arrives, and n1 comes free: the new job takes it
+  // and job 3's reservation must move to n2's end instead of staying at 600.
+  Job urgent = MakeJob(4, 1, 2, 3600);
+  urgent.spec.nice = -100000;
+  ASSERT_TRUE(s.Submit(urgent, 2'000).ok());
+  s.FinishJob(1, JobState::kCompleted, 0, 0, 2'000);
+  auto d = s.Schedule(2'000, kRich);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].job_id, 4);
+  EXPECT_EQ(s.FindJob(3)->reason, "Resources");
+  EXPECT_EQ(s.FindJob(3)->expected_start_ms, 1'200'000);
+}
+
+TEST(SchedulerIncrementalTest, PrioritiesAreRecomputedAtFullPasses) {
+  Options o;
+  o.full_pass_interval_ms = 60'000;
+  o.priority.fairshare = 0;  // age alone orders the queue here
+  o.priority.job_size = 0;
+  o.priority.qos = 0;
+  o.priority.max_age_s = 100;
+  Scheduler s(o);
+  s.UpsertNode(MakeNode("n1", 1, T, "a"));
+  ASSERT_TRUE(s.Submit(MakeJob(1, 1, 1, 600), 0).ok());
+  s.Schedule(0, kRich);                                    // full pass; job 1 runs
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 1), 0).ok());
+  s.Schedule(10'000, kRich);                               // incremental: job 2's priority is set once
+  double before = s.FindJob(2)->priority;
+  s.Schedule(30'000, kRich);                               // still within the interval
+  EXPECT_EQ(s.FindJob(2)->priority, before);
+  s.Schedule(70'000, kRich);                               // a full pass: job 2 has aged
+  EXPECT_GT(s.FindJob(2)->priority, before);
+}
+
+TEST(SchedulerIncrementalTest, ANodeWithNoFreeCpuTakesNoGpuJob) {
+  Scheduler s(IncrementalOnly());
+  s.UpsertNode(MakeNode("n1", 4, T, "a", /*cpus=*/2));
+  Job cpu_heavy = MakeJob(1, 1, 1);
+  cpu_heavy.spec.cpus_per_task = 2;                        // all the node's CPUs, one of its GPUs
+  ASSERT_TRUE(s.Submit(cpu_heavy, 0).ok());
+  ASSERT_EQ(s.Schedule(0, kRich).size(), 1u);
+  ASSERT_TRUE(s.Submit(MakeJob(2, 1, 1), 1).ok());
+  EXPECT_TRUE(s.Schedule(1'000, kRich).empty());           // three GPUs free, no CPU
+  EXPECT_EQ(s.FindNode("n1")->GpusFree(), 3);
+  EXPECT_EQ(s.FindJob(2)->reason, "Resources");
+}
+
 TEST(JobStateTest, NamesAndCodesAsSlurm) {
   EXPECT_STREQ(JobStateCode(JobState::kPending), "PD");
   EXPECT_STREQ(JobStateCode(JobState::kCompleting), "CG");
