@@ -662,6 +662,15 @@ class FailMemo {
 };
 }  // namespace
 
+std::optional<Scheduler::Entry> Scheduler::NewEntry(int64_t id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end() || it->second.state != JobState::kPending) return std::nullopt;
+  Entry e;
+  e.id = id;
+  e.job = &it->second;
+  return e;
+}
+
 void Scheduler::RebuildQueue(int64_t now_ms) {
   std::vector<Entry> q;
   q.reserve(queue_.size() + fresh_.size() + incoming_.size());
@@ -669,14 +678,8 @@ void Scheduler::RebuildQueue(int64_t now_ms) {
     for (auto& e : *from)
       if (!e.dead && !removed_.count(e.id) && e.job->state == JobState::kPending) q.push_back(std::move(e));
   fresh_.clear();
-  for (int64_t id : incoming_) {
-    auto it = jobs_.find(id);
-    if (it == jobs_.end() || it->second.state != JobState::kPending) continue;
-    Entry e;
-    e.id = id;
-    e.job = &it->second;
-    q.push_back(std::move(e));
-  }
+  for (int64_t id : incoming_)
+    if (auto e = NewEntry(id)) q.push_back(std::move(*e));
   // Requeued twice between passes, or restored over a queued job: keep one.
   std::sort(q.begin(), q.end(), [](const Entry& a, const Entry& b) { return a.id < b.id; });
   q.erase(std::unique(q.begin(), q.end(), [](const Entry& a, const Entry& b) { return a.id == b.id; }), q.end());
@@ -724,11 +727,9 @@ void Scheduler::MergeIncoming(int64_t now_ms) {
   std::vector<Entry> add;
   add.reserve(incoming_.size());
   for (int64_t id : incoming_) {
-    auto it = jobs_.find(id);
-    if (it == jobs_.end() || it->second.state != JobState::kPending) continue;
-    Entry e;
-    e.id = id;
-    e.job = &it->second;
+    auto found = NewEntry(id);
+    if (!found) continue;
+    Entry& e = *found;
     Refresh(e);
     e.prio = e.job->priority =
         ComputePriority(*e.job, opts_.priority, opts_.qos_priority, FairShareOf(e.job->payer, now_ms), total_nodes, now_ms)

@@ -197,6 +197,7 @@ class Scheduler {
     full_needed_ = true;
   }
   Feasibility Feasible(const Demand& d);
+  std::optional<Entry> NewEntry(int64_t id);  // for a pending job, else nothing
   void Refresh(Entry& e);                 // re-reads the job into its entry
   void RebuildQueue(int64_t now_ms);      // full pass: priorities, order, every job searched anew
   void MergeIncoming(int64_t now_ms);     // incremental: new jobs into their places

@@ -20,15 +20,9 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("gm-store-" + RandomHex(4));
     std::filesystem::create_directories(dir_);
-    if (GetParam() == "sqlite") {
-      spec_ = "sqlite:" + (dir_ / "c.db").string();
-    } else {
-      auto pg = testing::PgServer::Get();
-      ASSERT_TRUE(pg.ok()) << pg.status().ToString();
-      auto conn = (*pg)->NewDatabase();
-      ASSERT_TRUE(conn.ok()) << conn.status().ToString();
-      spec_ = *conn;
-    }
+    auto spec = testing::TestDatabase(GetParam(), dir_.string());
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    spec_ = *spec;
     Open();
   }
   void TearDown() override {

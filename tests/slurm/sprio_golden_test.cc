@@ -12,22 +12,13 @@
 #include <gtest/gtest.h>
 
 #include "cli/format.h"
+#include "tests/slurm/golden.h"
 
 namespace gm::cli {
 namespace {
 
-json Load(const std::string& name) {
-  std::ifstream in(std::string(GM_GOLDEN_DIR) + "/" + name);
-  return json::parse(in);
-}
-
-std::string Golden(const std::string& name) {
-  std::ifstream in(std::string(GM_GOLDEN_DIR) + "/" + name);
-  EXPECT_TRUE(in.good()) << name;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using golden::Golden;
+using golden::Load;
 
 Rendered Sprio(const SprioView& v, const SprioFilter& f = {}) {
   json p = Load("priority.json");

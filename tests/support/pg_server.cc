@@ -90,4 +90,10 @@ Result<std::string> PgServer::NewDatabase() {
   return "host=" + dir_ + " user=postgres dbname=" + name;
 }
 
+Result<std::string> TestDatabase(const std::string& kind, const std::string& dir) {
+  if (kind == "sqlite") return "sqlite:" + dir + "/store.db";
+  GM_ASSIGN_OR_RETURN(PgServer * pg, PgServer::Get());
+  return pg->NewDatabase();
+}
+
 }  // namespace gm::testing

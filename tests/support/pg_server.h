@@ -27,4 +27,9 @@ class PgServer {
   int next_db_ = 0;
 };
 
+// The database of a test parameterised by store kind: "sqlite" gives a file
+// in `dir`, anything else a fresh database on the process-wide PostgreSQL
+// server. Returns what common/sql.h's OpenDatabase takes.
+Result<std::string> TestDatabase(const std::string& kind, const std::string& dir);
+
 }  // namespace gm::testing
