@@ -52,6 +52,7 @@ int CmdWallet(std::vector<std::string> args);
 int CmdAdmin(std::vector<std::string> args);
 int CmdLocal(std::vector<std::string> args);
 int CmdNode(std::vector<std::string> args);
+int CmdMarket(std::vector<std::string> args);
 int CmdSprio(std::vector<std::string> args);
 
 // POST /api/v1/nodes/NODE/VERB (drain, resume, detach) with `body`; "" on

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <iomanip>
 #include <limits>
 #include <map>
 
@@ -1446,6 +1447,49 @@ std::vector<int64_t> SelectCancelTargets(const json& jobs, const CancelRequest& 
     }
     if (!any && missing) missing->push_back(id);
   }
+  return out;
+}
+
+// ---- market ----------------------------------------------------------------------
+
+namespace {
+std::string MarketPercent(double x) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(1) << 100.0 * x << "%";
+  return o.str();
+}
+}  // namespace
+
+std::string RenderMarket(const json& m, bool header, bool parsable) {
+  std::vector<std::vector<std::string>> rows;
+  if (header) rows.push_back({"MODEL", "NODES", "GPUS", "FREE", "LOWEST", "MEDIAN", "WAITING", "UTIL"});
+  for (const auto& x : m.value("models", json::array()))
+    rows.push_back({x.value("model", ""), std::to_string(x.value("nodes", 0)), std::to_string(x.value("gpus", 0)),
+                    std::to_string(x.value("gpus_free", 0)), FormatTokens(x.value("lowest_ask", int64_t{0})),
+                    FormatTokens(x.value("median_ask", int64_t{0})), std::to_string(x.value("jobs_waiting", 0)),
+                    MarketPercent(x.value("utilisation", 0.0))});
+  std::string out;
+  if (parsable) {
+    for (const auto& r : rows) {
+      std::string line;
+      for (size_t c = 0; c < r.size(); ++c) line += (c ? "|" : "") + r[c];
+      out += line + "\n";
+    }
+  } else {
+    std::vector<size_t> width(8, 0);
+    for (const auto& r : rows)
+      for (size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+    for (const auto& r : rows) {
+      std::string line;
+      for (size_t c = 0; c < r.size(); ++c) {
+        std::string pad(width[c] - r[c].size(), ' ');
+        line += c == 0 ? r[c] + pad : " " + pad + r[c];  // names left, figures right
+      }
+      out += line + "\n";
+    }
+  }
+  int any = m.value("any_model_waiting", 0);
+  if (!parsable && any > 0) out += std::to_string(any) + " more job(s) wait for GPUs of any model\n";
   return out;
 }
 

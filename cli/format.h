@@ -246,4 +246,13 @@ std::optional<std::string> SignalName(const std::string& text);
 std::vector<int64_t> SelectCancelTargets(const json& jobs, const CancelRequest& r,
                                          std::vector<std::string>* missing);
 
+// ---- market ----------------------------------------------------------------------
+
+// gm market's table of GET /api/v1/market: MODEL NODES GPUS FREE LOWEST
+// MEDIAN WAITING UTIL (asks in tokens per GPU-hour, utilisation in percent
+// with one decimal), names left-aligned and figures right-aligned; then a
+// line for jobs that wait for GPUs of any model. `parsable`: '|'-separated
+// fields and no such line.
+std::string RenderMarket(const json& market, bool header, bool parsable);
+
 }  // namespace gm::cli

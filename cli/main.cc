@@ -20,6 +20,7 @@ GridMint's own:
   fetch      download a job's output files      wallet     balances, holds, stake and history
   admin      accounts, tokens, minting          local      a controller and workers on loopback
   node       list, show, drain, resume, detach provider nodes
+  market     per GPU model: nodes, free GPUs, asks, waiting jobs, utilisation
   ledger     verify, export, prove, supply      sreport    spend, earnings, utilisation per period
   stake      bond tokens to a node              unstake    start unbonding (--early: burn 5 %)
   withdraw   collect matured unbonding stake    rewards    preview the next reward epoch
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   if (cmd == "admin") return CmdAdmin(args);
   if (cmd == "local") return CmdLocal(args);
   if (cmd == "node") return CmdNode(args);
+  if (cmd == "market") return CmdMarket(args);
   if (cmd == "sprio") return CmdSprio(args);
   if (cmd == "ledger") return CmdLedger(args);
   if (cmd == "stake" || cmd == "unstake" || cmd == "withdraw") return CmdStake(cmd, args);

@@ -196,6 +196,7 @@ void Controller::Routes(httplib::Server& s) {
   Handle(s, "POST", R"(/api/v1/jobs/(\d+)/cancel)", api, bind(&Controller::CancelJob));
   Handle(s, "POST", R"(/api/v1/jobs/(\d+)/(hold|release|requeue|update))", api, bind(&Controller::ControlJob));
   Handle(s, "GET", "/api/v1/priority", api, bind(&Controller::PriorityList));
+  Handle(s, "GET", "/api/v1/market", api, bind(&Controller::Market));
   Handle(s, "GET", R"(/api/v1/jobs/(\d+)/outputs)", api, bind(&Controller::ListOutputs));
   Handle(s, "GET", "/api/v1/nodes", any, bind(&Controller::ListNodes));
   Handle(s, "GET", "/api/v1/wallet", api, bind(&Controller::Wallet));
@@ -437,6 +438,10 @@ Result<json> Controller::ControlJob(const httplib::Request& r, const Caller& c) 
   spdlog::info("job {}: {} by {}", job->id, what, c.account);
   RunSchedule();
   return json{{"job_id", job->id}, {"state", sched::JobStateName(job->state)}, {"reason", job->reason}};
+}
+
+Result<json> Controller::Market(const httplib::Request& r, const Caller& c) {
+  return sched::MarketSummary(core_.nodes(), core_.jobs());
 }
 
 Result<json> Controller::PriorityList(const httplib::Request& r, const Caller& c) {

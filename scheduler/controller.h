@@ -108,6 +108,7 @@ class Controller {
   Result<nlohmann::json> AnswerChallenge(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> NodeHistory(const httplib::Request& r, const Caller& c);
   Result<nlohmann::json> NodeAction(const httplib::Request& r, const Caller& c);  // drain, resume, detach
+  Result<nlohmann::json> Market(const httplib::Request& r, const Caller& c);      // gm market
   // Ledger, staking, rewards and reports (controller_ledger.cc).
   void LedgerRoutes(httplib::Server& s);
   Result<nlohmann::json> LedgerSupply(const httplib::Request& r, const Caller& c);

@@ -201,4 +201,49 @@ json NodeSummary(const Node& n) {
   return j;
 }
 
+json MarketSummary(const std::vector<Node>& nodes, const std::map<int64_t, Job>& jobs) {
+  auto lower = [](std::string m) {
+    for (char& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return m;
+  };
+  struct Model {
+    std::string name;
+    int nodes = 0, gpus = 0, free = 0, waiting = 0;
+    std::vector<Micros> asks;
+  };
+  std::map<std::string, Model> by_model;  // lower-case name -> figures
+  for (const auto& n : nodes) {
+    if (n.gpus <= 0 || !n.Schedulable()) continue;
+    Model& m = by_model[lower(n.gpu_model)];
+    if (m.name.empty()) m.name = n.gpu_model;
+    ++m.nodes;
+    m.gpus += n.gpus;
+    m.free += n.GpusFree();
+    m.asks.push_back(n.price);
+  }
+  int any = 0;
+  for (const auto& [id, j] : jobs) {
+    if (j.state != JobState::kPending || j.spec.GpusPerNode() <= 0) continue;
+    if (j.spec.gpu_type.empty()) {
+      ++any;
+      continue;
+    }
+    auto it = by_model.find(lower(j.spec.gpu_type));
+    if (it != by_model.end()) ++it->second.waiting;
+  }
+  json models = json::array();
+  for (auto& [key, m] : by_model) {
+    std::sort(m.asks.begin(), m.asks.end());
+    models.push_back({{"model", m.name},
+                      {"nodes", m.nodes},
+                      {"gpus", m.gpus},
+                      {"gpus_free", m.free},
+                      {"lowest_ask", m.asks.front()},
+                      {"median_ask", m.asks[(m.asks.size() - 1) / 2]},
+                      {"jobs_waiting", m.waiting},
+                      {"utilisation", m.gpus > 0 ? static_cast<double>(m.gpus - m.free) / m.gpus : 0.0}});
+  }
+  return json{{"models", models}, {"any_model_waiting", any}};
+}
+
 }  // namespace gm::sched

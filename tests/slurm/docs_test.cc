@@ -19,7 +19,7 @@ namespace {
 
 const std::vector<std::string> kCommands = {"sbatch", "squeue", "scancel", "sinfo", "sacct",
                                             "scontrol", "sprio", "fetch", "wallet", "admin", "local",
-                                            "node"};
+                                            "node", "market"};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

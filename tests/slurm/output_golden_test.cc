@@ -150,6 +150,22 @@ TEST(SinfoGroups, OneLinePerLocalityGroup) {
   EXPECT_EQ(RenderSinfoGroups(resp, v).out, "fra1 fra1 0/1/0/1 8/8 H100:8\n");
 }
 
+// gm market (GridMint's own): the expected text is written out by hand;
+// asks print as every amount of tokens does (six decimals, common/money.h).
+TEST(Market, TableAndParsable) {
+  json m = json::parse(R"({"models": [
+    {"model": "A100", "nodes": 2, "gpus": 8, "gpus_free": 7, "lowest_ask": 500000, "median_ask": 500000,
+     "jobs_waiting": 0, "utilisation": 0.125},
+    {"model": "H100", "nodes": 3, "gpus": 20, "gpus_free": 10, "lowest_ask": 2000000, "median_ask": 3000000,
+     "jobs_waiting": 12, "utilisation": 0.5}], "any_model_waiting": 1})");
+  EXPECT_EQ(RenderMarket(m, true, false),
+            "MODEL NODES GPUS FREE   LOWEST   MEDIAN WAITING  UTIL\n"
+            "A100      2    8    7 0.500000 0.500000       0 12.5%\n"
+            "H100      3   20   10 2.000000 3.000000      12 50.0%\n"
+            "1 more job(s) wait for GPUs of any model\n");
+  EXPECT_EQ(RenderMarket(m, false, true), "A100|2|8|7|0.500000|0.500000|0|12.5%\nH100|3|20|10|2.000000|3.000000|12|50.0%\n");
+}
+
 TEST(SinfoGolden, NodeOriented) {
   SinfoView v = Sinfo();
   v.node_oriented = true;
