@@ -59,10 +59,10 @@ cat "$WORK"/out/*
 
 say "Settlement of job $JOB"
 "$GM" scontrol show job "$JOB" | grep -E 'JobState|NodeList|RunTime|Charged|Providers'
-IFS='|' read -r charged fee refunded providers < <("$GM" sacct -j "$JOB" -n -P --format=Charged,Fee,Refunded,Providers)
+IFS='|' read -r charged fee burned refunded providers < <("$GM" sacct -j "$JOB" -n -P --format=Charged,Fee,Burned,Refunded,Providers)
 echo "charged to alice:  $charged tokens (each node's asking price x its 2 GPUs x the seconds it served)"
 echo "to the providers:  ${providers//,/, } (92 %)"
-echo "platform fee:      $fee tokens (8 %)"
+echo "platform fee:      $fee tokens (8 %), of which $burned burned (a quarter)"
 echo "refunded to alice: $refunded tokens (the rest of the escrow hold)"
 "$GM" wallet --history 4
 for p in provider1 provider2; do
